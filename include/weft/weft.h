@@ -1,0 +1,186 @@
+/*
+ * weft: a topology-aware collective communication library.
+ *
+ * The C ABI. It is shaped like NCCL's (same argument order, same enum values where NCCL has them)
+ * so that code written for NCCL or HCCL reads the same. Every collective takes a trailing stream
+ * argument: NULL means host memory and a synchronous call; device streams arrive with the
+ * device-memory paths.
+ *
+ * Thread safety: a communicator may be used by one thread at a time. Different communicators are
+ * independent. weftGetErrorString, weftGetVersion and weftGetUniqueId may be called from any
+ * thread.
+ */
+#ifndef WEFT_WEFT_H_
+#define WEFT_WEFT_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WEFT_MAJOR 0
+#define WEFT_MINOR 1
+#define WEFT_PATCH 0
+/* Encoded as NCCL does for 2.x: major*10000 + minor*100 + patch. */
+#define WEFT_VERSION_CODE (WEFT_MAJOR * 10000 + WEFT_MINOR * 100 + WEFT_PATCH)
+
+#if defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+/* Result codes: NCCL's numbering. */
+typedef enum {
+  weftSuccess = 0,
+  weftUnhandledDeviceError = 1,
+  weftSystemError = 2,
+  weftInternalError = 3,
+  weftInvalidArgument = 4,
+  weftInvalidUsage = 5,
+  weftRemoteError = 6,
+  weftInProgress = 7,
+  weftTimeout = 8,
+  weftNumResults = 9
+} weftResult_t;
+
+/* Data types: NCCL's numbering. */
+typedef enum {
+  weftInt8 = 0,
+  weftChar = 0,
+  weftUint8 = 1,
+  weftInt32 = 2,
+  weftInt = 2,
+  weftUint32 = 3,
+  weftInt64 = 4,
+  weftUint64 = 5,
+  weftFloat16 = 6,
+  weftHalf = 6,
+  weftFloat32 = 7,
+  weftFloat = 7,
+  weftFloat64 = 8,
+  weftDouble = 8,
+  weftBfloat16 = 9,
+  weftFloat8e4m3 = 10,
+  weftFloat8e5m2 = 11,
+  weftNumTypes = 12
+} weftDataType_t;
+
+/* Reduction operations: NCCL's numbering. avg divides the sum by the number of ranks once, at the
+ * end. */
+typedef enum {
+  weftSum = 0,
+  weftProd = 1,
+  weftMax = 2,
+  weftMin = 3,
+  weftAvg = 4,
+  weftNumOps = 5
+} weftRedOp_t;
+
+/* 128 opaque bytes: the root's address and a random secret. Made by weftGetUniqueId on one rank and
+ * passed to all others by any means (MPI_Bcast, a file, a key-value store). */
+#define WEFT_UNIQUE_ID_BYTES 128
+typedef struct {
+  char internal[WEFT_UNIQUE_ID_BYTES];
+} weftUniqueId;
+
+typedef struct weftComm* weftComm_t;
+typedef struct weftRequest* weftRequest_t;
+/* A device stream (cudaStream_t, aclrtStream) or NULL for host memory and synchronous completion.
+ */
+typedef void* weftStream_t;
+
+/* ---- Version and errors ---- */
+WEFT_API weftResult_t weftGetVersion(int* version);
+WEFT_API const char* weftGetErrorString(weftResult_t result);
+/* The message of the last error on this communicator, or of the last error on the calling thread
+ * when comm is NULL (for example a failed weftCommInitRank). Never NULL; "" when there was none.
+ * The string stays valid until the next call on the same communicator or thread. */
+WEFT_API const char* weftGetLastError(weftComm_t comm);
+
+/* ---- Communicators ---- */
+WEFT_API weftResult_t weftGetUniqueId(weftUniqueId* uniqueId);
+WEFT_API weftResult_t weftCommInitRank(weftComm_t* comm, int nranks, weftUniqueId commId, int rank);
+/* Creates a communicator from the launcher's environment: WEFT_RANK/WEFT_WORLD_SIZE/WEFT_ROOT
+ * (weftrun), RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT (torchrun), OMPI_COMM_WORLD_RANK/SIZE (mpirun)
+ * or SLURM_PROCID/SLURM_NTASKS (srun), in that order; the rendezvous address comes from WEFT_ROOT
+ * or MASTER_ADDR:MASTER_PORT. Rank 0 serves the rendezvous. */
+WEFT_API weftResult_t weftCommInitFromEnv(weftComm_t* comm);
+/* Waits for this rank's outstanding requests, then releases everything. */
+WEFT_API weftResult_t weftCommDestroy(weftComm_t comm);
+/* Releases everything without waiting for peers; always returns. Outstanding requests fail. */
+WEFT_API weftResult_t weftCommAbort(weftComm_t comm);
+/* weftSuccess, or the error that poisoned the communicator (a dead peer, a timeout). */
+WEFT_API weftResult_t weftCommGetAsyncError(weftComm_t comm, weftResult_t* asyncError);
+WEFT_API weftResult_t weftCommCount(const weftComm_t comm, int* count);
+WEFT_API weftResult_t weftCommUserRank(const weftComm_t comm, int* rank);
+
+/* ---- Collectives (blocking when stream is NULL) ----
+ * In place: all-reduce, broadcast, reduce: sendbuff == recvbuff. Reduce-scatter:
+ * sendbuff + rank*recvcount*size == recvbuff. All-gather: recvbuff + rank*sendcount*size ==
+ * sendbuff. */
+WEFT_API weftResult_t weftAllReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                    weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
+                                    weftStream_t stream);
+WEFT_API weftResult_t weftAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                    weftDataType_t datatype, weftComm_t comm, weftStream_t stream);
+WEFT_API weftResult_t weftReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                        weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
+                                        weftStream_t stream);
+WEFT_API weftResult_t weftBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                                    weftDataType_t datatype, int root, weftComm_t comm,
+                                    weftStream_t stream);
+/* recvbuff is used on the root only and may be NULL elsewhere. */
+WEFT_API weftResult_t weftReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                 weftDataType_t datatype, weftRedOp_t op, int root, weftComm_t comm,
+                                 weftStream_t stream);
+WEFT_API weftResult_t weftSend(const void* sendbuff, size_t count, weftDataType_t datatype,
+                               int peer, weftComm_t comm, weftStream_t stream);
+WEFT_API weftResult_t weftRecv(void* recvbuff, size_t count, weftDataType_t datatype, int peer,
+                               weftComm_t comm, weftStream_t stream);
+
+/* ---- Groups ----
+ * Calls between weftGroupStart and weftGroupEnd are queued and run together at weftGroupEnd, so
+ * that a send and the matching receive posted by the same rank cannot deadlock. Groups nest; the
+ * outermost end runs. */
+WEFT_API weftResult_t weftGroupStart(void);
+WEFT_API weftResult_t weftGroupEnd(void);
+
+/* ---- Non-blocking forms ----
+ * Each returns at once with a request that completes in the background (one progress thread per
+ * communicator). Requests of one communicator complete in the order they were posted. The buffers
+ * must stay valid until the request completes. A request is freed by weftWait, or by weftTest once
+ * it reports done. */
+WEFT_API weftResult_t weftIAllReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                     weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
+                                     weftStream_t stream, weftRequest_t* request);
+WEFT_API weftResult_t weftIAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                     weftDataType_t datatype, weftComm_t comm, weftStream_t stream,
+                                     weftRequest_t* request);
+WEFT_API weftResult_t weftIReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                         weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
+                                         weftStream_t stream, weftRequest_t* request);
+WEFT_API weftResult_t weftIBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                                     weftDataType_t datatype, int root, weftComm_t comm,
+                                     weftStream_t stream, weftRequest_t* request);
+WEFT_API weftResult_t weftIReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                  weftDataType_t datatype, weftRedOp_t op, int root,
+                                  weftComm_t comm, weftStream_t stream, weftRequest_t* request);
+WEFT_API weftResult_t weftISend(const void* sendbuff, size_t count, weftDataType_t datatype,
+                                int peer, weftComm_t comm, weftStream_t stream,
+                                weftRequest_t* request);
+WEFT_API weftResult_t weftIRecv(void* recvbuff, size_t count, weftDataType_t datatype, int peer,
+                                weftComm_t comm, weftStream_t stream, weftRequest_t* request);
+/* *done is set to 1 when the request has finished (and the request is freed), 0 otherwise. A failed
+ * request returns its error and is freed. */
+WEFT_API weftResult_t weftTest(weftRequest_t request, int* done);
+/* Blocks until the request finishes, frees it and returns its result. */
+WEFT_API weftResult_t weftWait(weftRequest_t request);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // WEFT_WEFT_H_
