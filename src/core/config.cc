@@ -218,8 +218,10 @@ Status loadLocked() {
   return first;
 }
 
-const Value& valueOf(const char* name) {
+// A copy, taken under the lock: reload() may rebuild the map from another thread.
+Value valueOf(const char* name) {
   (void)load();
+  std::lock_guard<std::mutex> lock(gMu);
   auto it = gValues.find(name);
   if (it == gValues.end()) {
     std::fprintf(stderr, "weft: internal error: setting %s is not in the table\n", name);
@@ -320,7 +322,7 @@ std::vector<std::string> describeNonDefault() {
   (void)load();
   std::vector<std::string> out;
   for (const Param& p : kParams) {
-    const Value& v = gValues[p.name];
+    const Value v = valueOf(p.name);
     if (v.set)
       out.push_back(strprintf("%s=%s (default \"%s\")", p.name, v.raw.c_str(), p.defaultValue));
   }
