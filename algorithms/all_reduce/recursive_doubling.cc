@@ -1,0 +1,51 @@
+// Recursive-doubling all-reduce: the latency-optimal choice for small buffers.
+//
+// With p a power of two, at step k each rank exchanges its whole partial result with the rank whose
+// number differs in bit k and reduces what arrives: log2(p) steps. Both partners compute a (+) b on
+// the same two values, so every rank ends with bitwise the same result. When p is not a power of
+// two, the first 2r ranks (r = p - 2^floor(log2 p)) fold in pairs first: each even rank of them
+// sends its input to the odd rank above it and waits; the 2^floor(log2 p) remaining ranks run the
+// exchange; the odd ranks then send the result back.
+//
+// Cost: log2(p) (alpha + n beta + n gamma), plus two extra steps with a fold.
+#include "algorithms/registry.h"
+
+namespace weft::algo {
+
+Status allReduceRecursiveDoubling(const CollDesc& d, Schedule* s) {
+  const int p = d.nranks, r = d.rank;
+  if (p == 1) return selfCopy(d, s);
+  const uint64_t n = d.bytes();
+  const Region out = recvRegion(0, n);
+  int pow2 = 1;
+  while (pow2 * 2 <= p)
+    pow2 *= 2;
+  const int extra = p - pow2;
+
+  // Fold: even ranks below 2*extra hand their input to the odd rank above and wait for the result.
+  if (r < 2 * extra && r % 2 == 0) {
+    s->send(r + 1, sendRegion(0, n));
+    s->recv(r + 1, out);
+    return Status::Ok();
+  }
+  StepId last;
+  if (r < 2 * extra) {
+    last = s->recvReduce(r - 1, out, sendRegion(0, n));
+  } else {
+    last = d.inPlace ? kNoStep : s->copy(out, sendRegion(0, n));
+  }
+  // Ranks in the power-of-two group, renumbered 0..pow2-1.
+  const int v = r < 2 * extra ? r / 2 : r - extra;
+  auto real = [&](int vr) { return vr < extra ? 2 * vr + 1 : vr + extra; };
+  for (int mask = 1; mask < pow2; mask <<= 1) {
+    const int partner = real(v ^ mask);
+    StepId snd = s->send(partner, out, {last});
+    // The reduction overwrites `out` only after this step's send has copied it out.
+    last = s->recvReduce(partner, out, out, {snd});
+  }
+  s->steps[last].finalize = true;
+  if (r < 2 * extra) s->send(r - 1, out, {last});
+  return Status::Ok();
+}
+
+}  // namespace weft::algo

@@ -1,0 +1,161 @@
+#include "core/schedule.h"
+
+#include "core/status.h"
+
+namespace weft {
+
+const char* stepKindName(StepKind kind) {
+  switch (kind) {
+    case StepKind::kSend: return "send";
+    case StepKind::kRecv: return "recv";
+    case StepKind::kRecvReduce: return "recvReduce";
+    case StepKind::kRecvReduceSend: return "recvReduceSend";
+    case StepKind::kRecvReduceCopySend: return "recvReduceCopySend";
+    case StepKind::kRecvCopySend: return "recvCopySend";
+    case StepKind::kCopy: return "copy";
+    case StepKind::kReduce: return "reduce";
+  }
+  return "?";
+}
+
+uint64_t Step::bytes() const {
+  switch (kind) {
+    case StepKind::kSend:
+    case StepKind::kRecvReduceSend: return src.bytes;
+    default: return dst.bytes;
+  }
+}
+
+StepId Schedule::add(const Step& s, std::initializer_list<StepId> after) {
+  return add(s, std::vector<StepId>(after));
+}
+
+StepId Schedule::add(const Step& s, const std::vector<StepId>& after) {
+  Step step = s;
+  step.depBegin = static_cast<uint32_t>(deps.size());
+  for (StepId d : after)
+    if (d != kNoStep) deps.push_back(d);  // kNoStep: "after nothing", for conditional chains
+  step.depCount = static_cast<uint32_t>(deps.size()) - step.depBegin;
+  steps.push_back(step);
+  return static_cast<StepId>(steps.size() - 1);
+}
+
+StepId Schedule::send(int peer, Region src, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kSend;
+  s.sendPeer = peer;
+  s.src = src;
+  return add(s, after);
+}
+
+StepId Schedule::recv(int peer, Region dst, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kRecv;
+  s.recvPeer = peer;
+  s.dst = dst;
+  return add(s, after);
+}
+
+StepId Schedule::recvReduce(int peer, Region dst, Region src, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kRecvReduce;
+  s.recvPeer = peer;
+  s.dst = dst;
+  s.src = src;
+  return add(s, after);
+}
+
+StepId Schedule::recvReduceSend(int recvPeer, int sendPeer, Region src, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kRecvReduceSend;
+  s.recvPeer = recvPeer;
+  s.sendPeer = sendPeer;
+  s.src = src;
+  return add(s, after);
+}
+
+StepId Schedule::recvReduceCopySend(int recvPeer, int sendPeer, Region dst, Region src,
+                                    std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kRecvReduceCopySend;
+  s.recvPeer = recvPeer;
+  s.sendPeer = sendPeer;
+  s.dst = dst;
+  s.src = src;
+  return add(s, after);
+}
+
+StepId Schedule::recvCopySend(int recvPeer, int sendPeer, Region dst, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kRecvCopySend;
+  s.recvPeer = recvPeer;
+  s.sendPeer = sendPeer;
+  s.dst = dst;
+  return add(s, after);
+}
+
+StepId Schedule::copy(Region dst, Region src, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kCopy;
+  s.dst = dst;
+  s.src = src;
+  return add(s, after);
+}
+
+StepId Schedule::reduce(Region dst, Region src, std::initializer_list<StepId> after) {
+  Step s;
+  s.kind = StepKind::kReduce;
+  s.dst = dst;
+  s.src = src;
+  return add(s, after);
+}
+
+void Schedule::append(const Schedule& other, uint16_t part) {
+  const uint32_t stepBase = static_cast<uint32_t>(steps.size());
+  auto shift = [&](Region r) {
+    if (r.buf != kNoBuf) r.buf = static_cast<BufferId>(r.buf + part * kBuffersPerPart);
+    return r;
+  };
+  for (const Step& s : other.steps) {
+    Step t = s;
+    t.part = part;
+    t.dst = shift(s.dst);
+    t.src = shift(s.src);
+    t.depBegin = static_cast<uint32_t>(deps.size());
+    for (uint32_t d = 0; d < s.depCount; ++d) deps.push_back(other.deps[s.depBegin + d] + stepBase);
+    steps.push_back(t);
+  }
+}
+
+namespace {
+std::string bufName(BufferId b) {
+  static const char* const kNames[] = {"send", "recv", "scratch"};
+  std::string name = kNames[b % kBuffersPerPart];
+  if (b >= kBuffersPerPart) name += std::to_string(b / kBuffersPerPart);
+  return name;
+}
+}  // namespace
+
+std::string Schedule::dump() const {
+  std::string out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& s = steps[i];
+    out += strprintf("%zu %s%s", i, stepKindName(s.kind), s.finalize ? "*" : "");
+    if (s.recvPeer >= 0) out += strprintf(" from %d", s.recvPeer);
+    if (s.sendPeer >= 0) out += strprintf(" to %d", s.sendPeer);
+    if (s.dst.buf != kNoBuf)
+      out += strprintf(" dst=%s[%llu+%llu]", bufName(s.dst.buf).c_str(), static_cast<unsigned long long>(s.dst.offset),
+                       static_cast<unsigned long long>(s.dst.bytes));
+    if (s.src.buf != kNoBuf)
+      out += strprintf(" src=%s[%llu+%llu]", bufName(s.src.buf).c_str(), static_cast<unsigned long long>(s.src.offset),
+                       static_cast<unsigned long long>(s.src.bytes));
+    if (s.depCount > 0) {
+      out += " after";
+      for (uint32_t d = 0; d < s.depCount; ++d) out += strprintf(" %u", deps[s.depBegin + d]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace weft

@@ -1,0 +1,167 @@
+#include "engine/engine.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "core/dtype.h"
+#include "core/log.h"
+
+namespace weft {
+
+ScratchPool::~ScratchPool() {
+  if (base_ != nullptr) munmap(base_, bytes_);
+}
+
+Result<char*> ScratchPool::get(uint64_t bytes) {
+  if (bytes <= bytes_) return base_;
+  uint64_t want = bytes_ == 0 ? (1u << 20) : bytes_;
+  while (want < bytes)
+    want *= 2;
+  void* p = mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return sysError(errno, "cannot allocate %llu bytes of scratch memory",
+                    static_cast<unsigned long long>(want));
+  // Huge pages where the kernel offers them, then touch every page now rather than on the hot path.
+  madvise(p, want, MADV_HUGEPAGE);
+  for (uint64_t off = 0; off < want; off += 4096)
+    static_cast<volatile char*>(p)[off] = 0;
+  if (base_ != nullptr) munmap(base_, bytes_);
+  base_ = static_cast<char*>(p);
+  bytes_ = want;
+  WEFT_INFO(kAlloc, "scratch pool grown to %llu bytes", static_cast<unsigned long long>(want));
+  return base_;
+}
+
+Engine::Engine(int rank, int nranks, Transport* transport, uint64_t chunkBytes, WaitPolicy wait)
+    : rank_(rank), nranks_(nranks), transport_(transport), chunkBytes_(chunkBytes), wait_(wait) {}
+
+namespace {
+
+// The cache key: everything a schedule depends on, per call, as raw bytes.
+void appendKey(std::string* key, const OpCall& c) {
+  struct {
+    uint8_t type;
+    uint8_t dtype;
+    uint8_t op;
+    uint8_t inPlace;
+    int32_t root;
+    int32_t peer;
+    uint64_t count;
+    const void* algo;
+  } k;
+  std::memset(&k, 0, sizeof k);
+  k.type = static_cast<uint8_t>(c.desc.type);
+  k.dtype = static_cast<uint8_t>(c.desc.dtype);
+  k.op = static_cast<uint8_t>(c.desc.op);
+  k.inPlace = c.desc.inPlace ? 1 : 0;
+  k.root = c.desc.root;
+  k.peer = c.desc.peer;
+  k.count = c.desc.count;
+  k.algo = c.algo;
+  key->append(reinterpret_cast<const char*>(&k), sizeof k);
+}
+
+}  // namespace
+
+Result<const Plan*> Engine::planFor(std::span<const OpCall> calls,
+                                    const std::vector<uint64_t>** scratchOffsets) {
+  key_.clear();
+  for (const OpCall& c : calls)
+    appendKey(&key_, c);
+  if (last_ != nullptr && key_ == lastKey_) {
+    *scratchOffsets = &last_->scratchOffsets;
+    return static_cast<const Plan*>(last_->plan.get());
+  }
+  const std::string& key = key_;
+  auto it = cache_.find(key);
+  if (it == cache_.end()) {
+    Schedule merged;
+    std::vector<uint64_t> offsets;
+    uint64_t scratch = 0;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      Schedule s;
+      s.elemSize = calls[i].desc.elemSize;
+      WEFT_TRY(calls[i]
+                   .algo->build(calls[i].desc, &s)
+                   .withContext(strprintf("building %s for %s", calls[i].algo->name,
+                                          calls[i].desc.describe().c_str())));
+      offsets.push_back(scratch);
+      scratch += (s.scratchBytes + 63) & ~uint64_t{63};
+      if (calls.size() == 1) {
+        merged = std::move(s);
+      } else {
+        merged.append(s, static_cast<uint16_t>(i));
+        merged.elemSize = 1;  // chunk boundaries stay on element boundaries of every part below
+      }
+    }
+    if (calls.size() > 1) {
+      // Chunks must split every part on its own element boundary: use the least common multiple of
+      // sizes.
+      uint64_t lcm = 1;
+      for (const OpCall& c : calls) {
+        uint64_t a = lcm, b = c.desc.elemSize;
+        while (b != 0) {
+          uint64_t t = a % b;
+          a = b;
+          b = t;
+        }
+        lcm = lcm / a * c.desc.elemSize;
+      }
+      merged.elemSize = lcm;
+    }
+    merged.scratchBytes = scratch;
+    WEFT_ASSIGN_OR_RETURN(Plan plan, compilePlan(merged, chunkBytes_));
+    WEFT_TRACE(kColl, "new plan: %zu steps, %zu ops\n%s", merged.steps.size(), plan.ops.size(),
+               merged.dump().c_str());
+    Cached c{std::make_unique<Plan>(std::move(plan)), std::move(offsets)};
+    it = cache_.emplace(key, std::move(c)).first;
+  }
+  lastKey_ = key;
+  last_ = &it->second;
+  *scratchOffsets = &it->second.scratchOffsets;
+  return static_cast<const Plan*>(it->second.plan.get());
+}
+
+Status Engine::run(std::span<const OpCall> calls) {
+  const std::vector<uint64_t>* scratchOffsets = nullptr;
+  WEFT_ASSIGN_OR_RETURN(const Plan* plan, planFor(calls, &scratchOffsets));
+  const uint32_t seq = ++opSeq_;
+  if (plan->ops.empty()) return Status::Ok();
+  WEFT_ASSIGN_OR_RETURN(char* scratch, scratch_.get(plan->scratchBytes));
+
+  args_.plan = plan;
+  args_.buffers.assign(calls.size() * kBuffersPerPart, nullptr);
+  args_.parts.resize(calls.size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const CollDesc& d = calls[i].desc;
+    args_.buffers[i * kBuffersPerPart + kSendBuf] =
+        const_cast<char*>(static_cast<const char*>(calls[i].send));
+    args_.buffers[i * kBuffersPerPart + kRecvBuf] = static_cast<char*>(calls[i].recv);
+    args_.buffers[i * kBuffersPerPart + kScratchBuf] = scratch + (*scratchOffsets)[i];
+    PartContext& p = args_.parts[i];
+    p.reduce = reduceFn(d.dtype, d.op);
+    p.dtype = d.dtype;
+    p.elemSize = d.elemSize;
+    p.signature = d.signature();
+    p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
+  }
+  args_.endpoints.resize(plan->peers.size());
+  for (size_t p = 0; p < plan->peers.size(); ++p) {
+    WEFT_ASSIGN_OR_RETURN(Endpoint * ep, transport_->endpoint(plan->peers[p].rank));
+    args_.endpoints[p] = ep;
+  }
+  args_.transport = transport_;
+  args_.opSeq = seq;
+  args_.rank = rank_;
+  args_.describe = [](const void* ctx) {
+    const auto* c = static_cast<const std::span<const OpCall>*>(ctx);
+    return c->size() == 1 ? (*c)[0].desc.describe()
+                          : strprintf("a group of %zu operations", c->size());
+  };
+  args_.describeCtx = &calls;
+  args_.wait = wait_;
+  return executor_.run(args_);
+}
+
+}  // namespace weft

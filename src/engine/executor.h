@@ -1,0 +1,75 @@
+// The executor runs one compiled Plan on this rank: it posts each peer's sends and receives in
+// message order as their dependencies allow, reduces straight out of arrived slots into send slots
+// or the output, runs local copies and reductions, and waits with a back-off (spin, then yield,
+// then sleep on the transport's doorbell) so that many ranks on few cores still make progress. It
+// fails — never hangs — when a peer dies, reports a failure, sends a message that does not match,
+// or nothing moves for WEFT_TIMEOUT.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/reduce.h"
+#include "core/status.h"
+#include "engine/plan.h"
+#include "engine/transport.h"
+
+namespace weft {
+
+// What the executor needs to know about each operation of the call (one, or several in a group).
+struct PartContext {
+  ReduceFn reduce = nullptr;
+  weftDataType_t dtype = weftFloat32;
+  uint64_t elemSize = 1;
+  uint32_t signature = 0;
+  uint64_t avgDivisor = 0;  // nranks when the op is avg, else 0
+};
+
+struct WaitPolicy {
+  double timeoutSec = 300;
+  int spinUs = 50;
+  int yieldUs = 500;
+  const std::atomic<bool>* cancel = nullptr;  // set by weftCommAbort: stop waiting at once
+};
+
+struct ExecArgs {
+  const Plan* plan = nullptr;
+  std::vector<char*> buffers;  // base address per BufferId
+  std::vector<PartContext> parts;
+  std::vector<Endpoint*> endpoints;  // per Plan::peers entry
+  Transport* transport = nullptr;
+  uint32_t opSeq = 0;
+  int rank = 0;
+  // Describes the call for error messages ("all_reduce count=.. float32 sum"); only called on
+  // errors.
+  std::string (*describe)(const void* ctx) = nullptr;
+  const void* describeCtx = nullptr;
+  std::string what() const {
+    return describe != nullptr ? describe(describeCtx) : std::string("a call");
+  }
+  WaitPolicy wait;
+};
+
+// Reusable per-communicator state, so that a call allocates nothing once warm.
+class Executor {
+ public:
+  Status run(const ExecArgs& args);
+
+ private:
+  enum class Outcome { kNotReady, kDone };
+  Result<Outcome> runOp(const ExecArgs& a, uint32_t id);
+  Status checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes, const MsgTag& tag) const;
+  void complete(const ExecArgs& a, uint32_t id);
+  Result<bool> pass(const ExecArgs& a);
+  std::string describeWait(const ExecArgs& a) const;
+
+  std::vector<uint32_t> deps_;
+  std::vector<uint32_t> sendHead_, recvHead_;
+  std::vector<uint32_t> ready_;
+  std::vector<uint8_t> isLocal_;
+  size_t remaining_ = 0;
+};
+
+}  // namespace weft

@@ -1,0 +1,54 @@
+// A Plan is a Schedule compiled for execution: every step cut into chunks no larger than a
+// transport slot, dependencies resolved chunk by chunk, and the sends and receives queued per peer
+// in message order. Plans hold no pointers to user buffers, so one plan serves every call with the
+// same signature (the plan cache).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/schedule.h"
+#include "core/status.h"
+
+namespace weft {
+
+struct PlanOp {
+  StepKind kind;
+  bool finalize;
+  uint16_t part;
+  int32_t sendPeer;  // index into Plan::peers, -1 if none
+  int32_t recvPeer;
+  Region dst;  // this chunk's regions
+  Region src;
+  uint64_t bytes;
+  uint32_t succBegin;  // into Plan::succ
+  uint32_t succCount;
+  uint32_t sendIndex;  // message number to/from that peer within the operation
+  uint32_t recvIndex;
+  uint32_t step;  // the schedule step this chunk belongs to (for messages)
+  uint32_t chunk;
+};
+
+struct PeerQueues {
+  int rank;
+  std::vector<uint32_t> sends;  // ops that send to this peer, in message order
+  std::vector<uint32_t> recvs;  // ops that receive from it
+};
+
+struct Plan {
+  std::vector<PlanOp> ops;
+  std::vector<uint32_t> succ;
+  std::vector<uint32_t> initialDeps;  // per op
+  std::vector<PeerQueues> peers;
+  std::vector<uint32_t> localOps;  // copy/reduce ops, any order
+  uint64_t scratchBytes = 0;
+  uint64_t chunkBytes = 0;
+  uint32_t nsteps = 0;
+};
+
+// Cuts each step into chunks of at most chunkBytes (a multiple of elemSize). A step that depends on
+// a step of the same byte count depends on it chunk by chunk; otherwise on all of it. Zero-byte
+// steps become one empty chunk, so that both ends of a message still agree on message numbers.
+Result<Plan> compilePlan(const Schedule& schedule, uint64_t chunkBytes);
+
+}  // namespace weft

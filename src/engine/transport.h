@@ -1,0 +1,74 @@
+// What the engine needs from a transport: per peer, an ordered channel of fixed-size slots in each
+// direction (as NCCL's connection FIFOs), plus a way to sleep until something changes and to learn
+// that a peer is gone.
+//
+// The engine writes a chunk straight into a send slot (copying, or reducing two inputs into it) and
+// reads or reduces straight out of a receive slot, so a fused receive-reduce-send touches each byte
+// once. The built-in shared-memory transport and the in-memory test transport implement this
+// directly over shared memory; network transports (plugins behind include/weft/transport.h) are
+// adapted to it by staging slots.
+//
+// A transport knows nothing of algorithms or collectives: it moves opaque slots with a small tag.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/status.h"
+
+namespace weft {
+
+// Carried with every slot; the engine checks it on arrival so that a message meant for another
+// operation, another step or a call with other arguments is reported instead of mixed in.
+struct MsgTag {
+  uint32_t opSeq = 0;      // the communicator's operation number
+  uint32_t index = 0;      // message number within the operation, per peer and direction
+  uint32_t signature = 0;  // CollDesc::signature() of the call
+  uint32_t reserved = 0;
+};
+
+class Endpoint {
+ public:
+  virtual ~Endpoint() = default;
+  virtual size_t slotBytes() const = 0;
+  // Send direction: a free slot to fill, or nullptr while every slot is in flight. sendEnd
+  // publishes the slot most recently returned by sendBegin.
+  virtual void* sendBegin() = 0;
+  virtual void sendEnd(size_t bytes, const MsgTag& tag) = 0;
+  // Receive direction: the next slot that has arrived, or nullptr. recvEnd hands it back to the
+  // sender.
+  virtual const void* recvBegin(size_t* bytes, MsgTag* tag) = 0;
+  virtual void recvEnd() = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual const char* name() const = 0;
+  // The endpoint to a peer (which may be this rank itself), owned by the transport.
+  virtual Result<Endpoint*> endpoint(int peer) = 0;
+  // Sleeping without lost wake-ups: prepareWait() announces that this rank may sleep and returns a
+  // token; the caller then checks once more for progress, and only if there is none calls
+  // wait(token, ...), which returns when a slot arrives or is handed back, or after timeoutUs.
+  // finishWait() ends the announcement.
+  virtual uint32_t prepareWait() = 0;
+  virtual void wait(uint32_t token, int timeoutUs) = 0;
+  virtual void finishWait() = 0;
+  // Ok, or an error naming a peer that has died or has reported a failure. Called every few
+  // milliseconds by a waiting rank.
+  virtual Status checkPeers() = 0;
+  // Publishes this rank's failure so that peers waiting on it stop promptly (they see it in
+  // checkPeers).
+  virtual void poison(const Status& why) = 0;
+};
+
+// The out-of-band exchange a transport may use while it sets up (the bootstrap provides it).
+class OobExchange {
+ public:
+  virtual ~OobExchange() = default;
+  // In place: buf holds nranks*bytesPerRank bytes, this rank's slot filled by the caller.
+  virtual Status allgather(void* buf, size_t bytesPerRank) = 0;
+};
+
+}  // namespace weft

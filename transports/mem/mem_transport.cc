@@ -1,0 +1,114 @@
+#include "transports/mem/mem_transport.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "transports/shm/fifo.h"
+
+namespace weft {
+
+struct MemFabric::RankState {
+  fifo::Doorbell bell;
+  std::atomic<bool> dead{false};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  std::string failure;
+};
+
+class MemTransport final : public Transport {
+ public:
+  MemTransport(MemFabric* fabric, int rank)
+      : fabric_(fabric), rank_(rank), endpoints_(static_cast<size_t>(fabric->nranks())) {}
+  const char* name() const override { return "mem"; }
+
+  Result<Endpoint*> endpoint(int peer) override {
+    if (peer < 0 || peer >= fabric_->nranks())
+      return errorStatus(weftInternalError, "mem transport: peer %d out of range", peer);
+    auto& ep = endpoints_[static_cast<size_t>(peer)];
+    if (!ep) {
+      ep = std::make_unique<fifo::FifoEndpoint>(
+          fabric_->fifo(rank_, peer), fabric_->fifo(peer, rank_), &fabric_->ranks_[peer]->bell,
+          &fabric_->ranks_[rank_]->bell, fabric_->nslots_, fabric_->slotBytes_);
+    }
+    return static_cast<Endpoint*>(ep.get());
+  }
+  uint32_t prepareWait() override { return fifo::prepareSleep(&self()->bell); }
+  void wait(uint32_t token, int timeoutUs) override {
+    fifo::sleep(&self()->bell, token, timeoutUs);
+  }
+  void finishWait() override { fifo::finishSleep(&self()->bell); }
+
+  Status checkPeers() override {
+    for (int r = 0; r < fabric_->nranks(); ++r) {
+      if (r == rank_) continue;
+      MemFabric::RankState* st = fabric_->ranks_[r].get();
+      if (st->dead.load(std::memory_order_acquire))
+        return errorStatus(weftRemoteError, "rank %d is gone (marked dead)", r);
+      if (st->failed.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        return Status(weftRemoteError,
+                      strprintf("%s (reported by rank %d)", st->failure.c_str(), r))
+            .withCause(st->failure);
+      }
+    }
+    return Status::Ok();
+  }
+
+  void poison(const Status& why) override {
+    MemFabric::RankState* st = self();
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->failed.load()) return;
+      st->failure = why.message();
+    }
+    st->failed.store(true, std::memory_order_release);
+    for (int r = 0; r < fabric_->nranks(); ++r)
+      fifo::ringAlways(&fabric_->ranks_[r]->bell);
+  }
+
+ private:
+  MemFabric::RankState* self() { return fabric_->ranks_[rank_].get(); }
+  MemFabric* fabric_;
+  int rank_;
+  std::vector<std::unique_ptr<fifo::FifoEndpoint>> endpoints_;
+};
+
+MemFabric::MemFabric(int nranks, size_t slotBytes, int nslots)
+    : nranks_(nranks),
+      slotBytes_(slotBytes),
+      nslots_(nslots),
+      fifos_(static_cast<size_t>(nranks) * static_cast<size_t>(nranks), nullptr) {
+  for (int r = 0; r < nranks; ++r)
+    ranks_.push_back(std::make_unique<RankState>());
+}
+
+MemFabric::~MemFabric() {
+  for (void* f : fifos_)
+    std::free(f);
+}
+
+void* MemFabric::fifo(int from, int to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  void*& f =
+      fifos_[static_cast<size_t>(from) * static_cast<size_t>(nranks_) + static_cast<size_t>(to)];
+  if (f == nullptr) {
+    const size_t bytes = fifo::fifoBytes(nslots_, slotBytes_);
+    f = std::aligned_alloc(64, bytes);
+    std::memset(f, 0, bytes);
+    fifo::initFifo(f);
+  }
+  return f;
+}
+
+std::unique_ptr<Transport> MemFabric::transportFor(int rank) {
+  return std::make_unique<MemTransport>(this, rank);
+}
+
+void MemFabric::markDead(int rank) {
+  ranks_[rank]->dead.store(true, std::memory_order_release);
+  for (int r = 0; r < nranks_; ++r)
+    fifo::ringAlways(&ranks_[r]->bell);
+}
+
+}  // namespace weft

@@ -1,0 +1,269 @@
+#include "transports/shm/shm_transport.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "core/log.h"
+#include "transports/shm/fifo.h"
+
+namespace weft {
+namespace {
+
+constexpr uint64_t kMagic = 0x5745465453484d31ull;  // "WEFTSHM1"
+constexpr size_t kHeaderBytes = 4096;
+
+struct SegmentHeader {
+  uint64_t magic;
+  int32_t rank;
+  int32_t pid;
+  fifo::Doorbell bell;
+  alignas(64) std::atomic<int32_t> failed;
+  // Set when the rank destroys its communicator: its process may then exit without that being a
+  // failure, since everything it had to send is already in its peers' FIFOs.
+  std::atomic<int32_t> departed;
+  int32_t failCode;
+  char failMessage[1024];
+};
+static_assert(sizeof(SegmentHeader) <= kHeaderBytes, "segment header too large");
+
+std::string segmentPath(const ShmConfig& cfg, uint64_t commId, int rank) {
+  return strprintf("%s/weft-%016llx-%d", cfg.dir.c_str(), static_cast<unsigned long long>(commId),
+                   rank);
+}
+
+bool processGone(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+  // A killed child that its parent has not reaped yet still answers kill(): read its state.
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  char buf[512];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');
+  return close != nullptr && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
+}
+
+class ShmTransport final : public Transport {
+ public:
+  ShmTransport(int rank, int nranks, ShmConfig cfg)
+      : rank_(rank),
+        nranks_(nranks),
+        cfg_(std::move(cfg)),
+        segBytes_(shmSegmentBytes(nranks, cfg_)),
+        segments_(static_cast<size_t>(nranks), nullptr),
+        endpoints_(static_cast<size_t>(nranks)) {}
+
+  ~ShmTransport() override {
+    endpoints_.clear();
+    if (segments_[static_cast<size_t>(rank_)] != nullptr)
+      header(rank_)->departed.store(1, std::memory_order_release);
+    for (char* s : segments_)
+      if (s != nullptr) munmap(s, segBytes_);
+    if (!ownPath_.empty()) unlink(ownPath_.c_str());  // only if set-up failed before the unlink
+  }
+
+  const char* name() const override { return "shm"; }
+
+  Status setup(uint64_t commId, OobExchange& oob);
+
+  Result<Endpoint*> endpoint(int peer) override {
+    if (peer < 0 || peer >= nranks_)
+      return errorStatus(weftInternalError, "shm transport: peer %d out of range", peer);
+    auto& ep = endpoints_[static_cast<size_t>(peer)];
+    if (!ep) {
+      ep = std::make_unique<fifo::FifoEndpoint>(fifoIn(peer, rank_), fifoIn(rank_, peer),
+                                                &header(peer)->bell, &header(rank_)->bell,
+                                                cfg_.nslots, cfg_.slotBytes);
+    }
+    return static_cast<Endpoint*>(ep.get());
+  }
+
+  uint32_t prepareWait() override { return fifo::prepareSleep(&header(rank_)->bell); }
+  void wait(uint32_t token, int timeoutUs) override {
+    fifo::sleep(&header(rank_)->bell, token, timeoutUs);
+  }
+  void finishWait() override { fifo::finishSleep(&header(rank_)->bell); }
+
+  Status checkPeers() override {
+    for (int r = 0; r < nranks_; ++r) {
+      if (r == rank_) continue;
+      SegmentHeader* h = header(r);
+      if (h->failed.load(std::memory_order_acquire) != 0) {
+        const std::string cause(h->failMessage, strnlen(h->failMessage, sizeof h->failMessage));
+        return Status(weftRemoteError, strprintf("%s (reported by rank %d)", cause.c_str(), r))
+            .withCause(cause);
+      }
+      if (h->departed.load(std::memory_order_acquire) == 0 && processGone(h->pid))
+        return errorStatus(weftRemoteError,
+                           "rank %d (pid %d on this host) has exited or was killed", r, h->pid);
+    }
+    return Status::Ok();
+  }
+
+  void poison(const Status& why) override {
+    SegmentHeader* h = header(rank_);
+    if (h->failed.load(std::memory_order_acquire) != 0) return;
+    std::snprintf(h->failMessage, sizeof h->failMessage, "%s", why.message().c_str());
+    h->failCode = why.code();
+    h->failed.store(1, std::memory_order_release);
+    for (int r = 0; r < nranks_; ++r)
+      fifo::ringAlways(&header(r)->bell);
+  }
+
+ private:
+  SegmentHeader* header(int r) {
+    return reinterpret_cast<SegmentHeader*>(segments_[static_cast<size_t>(r)]);
+  }
+  // The FIFO in `owner`'s segment that `from` sends into.
+  char* fifoIn(int owner, int from) {
+    return segments_[static_cast<size_t>(owner)] + kHeaderBytes +
+           static_cast<size_t>(from) * fifo::fifoBytes(cfg_.nslots, cfg_.slotBytes);
+  }
+  Status createOwn(uint64_t commId);
+  Status mapPeer(uint64_t commId, int r);
+
+  const int rank_, nranks_;
+  const ShmConfig cfg_;
+  const size_t segBytes_;
+  std::vector<char*> segments_;
+  std::vector<std::unique_ptr<fifo::FifoEndpoint>> endpoints_;
+  std::string ownPath_;
+};
+
+Status ShmTransport::createOwn(uint64_t commId) {
+  struct statvfs vfs;
+  if (statvfs(cfg_.dir.c_str(), &vfs) != 0)
+    return sysError(errno, "WEFT_SHM_DIR=%s cannot be used for shared memory", cfg_.dir.c_str());
+  const uint64_t freeBytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  const uint64_t mib = 1 << 20;
+  auto tooSmall = [&](uint64_t have) {
+    return errorStatus(
+        weftSystemError,
+        "%s has %llu MiB free but rank %d needs %llu MiB for its shared-memory segment (%d ranks x "
+        "%d slots x %zu KiB); enlarge it (e.g. docker run --shm-size=1g), lower WEFT_SHM_NSLOTS or "
+        "WEFT_CHUNK_SIZE, or set WEFT_SHM_DIR to a larger tmpfs",
+        cfg_.dir.c_str(), static_cast<unsigned long long>(have / mib), rank_,
+        static_cast<unsigned long long>((segBytes_ + mib - 1) / mib), nranks_, cfg_.nslots,
+        cfg_.slotBytes / 1024);
+  };
+  if (freeBytes < segBytes_) return tooSmall(freeBytes);
+
+  ownPath_ = segmentPath(cfg_, commId, rank_);
+  int fd = open(ownPath_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    Status s = sysError(errno, "cannot create shared-memory segment %s", ownPath_.c_str());
+    ownPath_.clear();
+    return s;
+  }
+  int err = posix_fallocate(fd, 0, static_cast<off_t>(segBytes_));
+  if (err != 0) {
+    close(fd);
+    return err == ENOSPC ? tooSmall(freeBytes)
+                         : sysError(err, "cannot size shared-memory segment %s", ownPath_.c_str());
+  }
+  void* p = mmap(nullptr, segBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  err = errno;
+  close(fd);
+  if (p == MAP_FAILED)
+    return sysError(err, "cannot map shared-memory segment %s", ownPath_.c_str());
+  segments_[static_cast<size_t>(rank_)] = static_cast<char*>(p);
+  auto* h = new (p) SegmentHeader();
+  h->rank = rank_;
+  h->pid = getpid();
+  for (int from = 0; from < nranks_; ++from)
+    fifo::initFifo(fifoIn(rank_, from));
+  std::atomic_thread_fence(std::memory_order_release);
+  h->magic = kMagic;
+  return Status::Ok();
+}
+
+Status ShmTransport::mapPeer(uint64_t commId, int r) {
+  const std::string path = segmentPath(cfg_, commId, r);
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return sysError(errno, "cannot open rank %d's shared-memory segment %s", r, path.c_str());
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != segBytes_) {
+    close(fd);
+    return errorStatus(
+        weftInvalidUsage,
+        "rank %d's shared-memory segment %s has another size than this rank's: the ranks were "
+        "started with different WEFT_CHUNK_SIZE or WEFT_SHM_NSLOTS",
+        r, path.c_str());
+  }
+  void* p = mmap(nullptr, segBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  int err = errno;
+  close(fd);
+  if (p == MAP_FAILED)
+    return sysError(err, "cannot map rank %d's shared-memory segment %s", r, path.c_str());
+  segments_[static_cast<size_t>(r)] = static_cast<char*>(p);
+  if (header(r)->magic != kMagic || header(r)->rank != r)
+    return errorStatus(weftInternalError, "rank %d's shared-memory segment %s is not initialised",
+                       r, path.c_str());
+  return Status::Ok();
+}
+
+// Every rank reports whether its part succeeded; the first failure is reported by all, naming the
+// rank.
+Status agree(OobExchange& oob, int rank, int nranks, const Status& mine, const char* what) {
+  struct Record {
+    int32_t code;
+    char message[244];
+  };
+  std::vector<Record> all(static_cast<size_t>(nranks));
+  Record& r = all[static_cast<size_t>(rank)];
+  r.code = mine.code();
+  std::snprintf(r.message, sizeof r.message, "%s", mine.message().c_str());
+  WEFT_TRY(oob.allgather(all.data(), sizeof(Record)));
+  for (int i = 0; i < nranks; ++i) {
+    const Record& x = all[static_cast<size_t>(i)];
+    if (x.code != weftSuccess)
+      return errorStatus(static_cast<weftResult_t>(x.code), "%s failed on rank %d: %.*s", what, i,
+                         static_cast<int>(sizeof x.message), x.message);
+  }
+  return Status::Ok();
+}
+
+Status ShmTransport::setup(uint64_t commId, OobExchange& oob) {
+  Status mine = createOwn(commId);
+  WEFT_TRY(agree(oob, rank_, nranks_, mine, "creating shared-memory segments"));
+  mine = Status::Ok();
+  for (int r = 0; r < nranks_ && mine.ok(); ++r)
+    if (r != rank_) mine = mapPeer(commId, r);
+  Status all = agree(oob, rank_, nranks_, mine, "mapping shared-memory segments");
+  // Every rank has mapped every segment (or set-up failed): the names are no longer needed.
+  unlink(ownPath_.c_str());
+  ownPath_.clear();
+  WEFT_TRY(all);
+  WEFT_INFO(kShm, "shared memory ready: %d ranks, %zu KiB segment per rank in %s (unlinked)",
+            nranks_, segBytes_ / 1024, cfg_.dir.c_str());
+  return Status::Ok();
+}
+
+}  // namespace
+
+size_t shmSegmentBytes(int nranks, const ShmConfig& cfg) {
+  return kHeaderBytes + static_cast<size_t>(nranks) * fifo::fifoBytes(cfg.nslots, cfg.slotBytes);
+}
+
+Result<std::unique_ptr<Transport>> createShmTransport(int rank, int nranks, uint64_t commId,
+                                                      const ShmConfig& cfg, OobExchange& oob) {
+  auto t = std::make_unique<ShmTransport>(rank, nranks, cfg);
+  WEFT_TRY(t->setup(commId, oob));
+  return std::unique_ptr<Transport>(std::move(t));
+}
+
+}  // namespace weft

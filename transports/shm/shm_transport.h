@@ -1,0 +1,35 @@
+// The built-in shared-memory transport for ranks on one host.
+//
+// Each rank creates one segment (a file in WEFT_SHM_DIR, mode 0600, named after the communicator's
+// random id) holding its doorbell, its failure record and one FIFO per sender (itself included).
+// Every rank maps every segment; as soon as all have mapped them the files are unlinked, so nothing
+// is left in /dev/shm even if a process is killed later. Free space is checked before anything is
+// created, and a shortfall is reported with the directory, the size needed and the remedies.
+//
+// A peer is known to be gone when its process no longer exists (or is a zombie), or when it has
+// written a failure into its segment; checkPeers() reports either, naming the rank.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/transport.h"
+
+namespace weft {
+
+struct ShmConfig {
+  std::string dir = "/dev/shm";
+  size_t slotBytes = 128 * 1024;
+  int nslots = 8;
+};
+
+// Collective over all `nranks` ranks of the communicator, which must all be on this host. `oob`
+// exchanges small records between them during set-up.
+Result<std::unique_ptr<Transport>> createShmTransport(int rank, int nranks, uint64_t commId,
+                                                      const ShmConfig& cfg, OobExchange& oob);
+
+// Bytes of one rank's segment, for messages and tests.
+size_t shmSegmentBytes(int nranks, const ShmConfig& cfg);
+
+}  // namespace weft
