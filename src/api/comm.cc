@@ -1,0 +1,138 @@
+#include "api/comm.h"
+
+#include "bootstrap/bootstrap.h"
+#include "core/config.h"
+#include "core/log.h"
+
+weftComm::~weftComm() {
+  {
+    std::lock_guard<std::mutex> lock(queueMu);
+    stopProgress = true;
+  }
+  queueCv.notify_all();
+  if (progress.joinable()) progress.join();
+  engine.reset();
+  transport.reset();
+  bootstrap.reset();
+}
+
+namespace weft {
+namespace {
+
+thread_local std::string tLastError;
+
+void poisonComm(weftComm* comm, const Status& s) {
+  std::lock_guard<std::mutex> lock(comm->errorMu);
+  if (comm->asyncError.load() != weftSuccess) return;
+  comm->asyncMessage = s.message();
+  comm->asyncError.store(s.code());
+  comm->transport->poison(Status(s.code(), s.cause()));
+}
+
+Status runNow(weftComm* comm, std::span<const OpCall> calls) {
+  std::lock_guard<std::mutex> lock(comm->execMu);
+  if (comm->asyncError.load() != weftSuccess) {
+    std::lock_guard<std::mutex> elock(comm->errorMu);
+    return Status(static_cast<weftResult_t>(comm->asyncError.load()),
+                  "communicator is unusable after an earlier failure: " + comm->asyncMessage);
+  }
+  log::setThreadRank(comm->rank);
+  Status s = comm->engine->run(calls);
+  if (!s.ok()) poisonComm(comm, s);
+  return s;
+}
+
+void progressLoop(weftComm* comm) {
+  for (;;) {
+    weftRequest* req = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(comm->queueMu);
+      comm->queueCv.wait(lock, [&] { return comm->stopProgress || !comm->queue.empty(); });
+      if (comm->queue.empty()) return;
+      req = comm->queue.front();
+      comm->queue.pop_front();
+    }
+    Status s = comm->cancel.load() ? Status(weftRemoteError, "the communicator was aborted")
+                                   : runNow(comm, req->calls);
+    comm->pending.fetch_sub(1);
+    {
+      std::lock_guard<std::mutex> lock(req->mu);
+      req->result = s;
+      req->done = true;
+    }
+    req->cv.notify_all();
+  }
+}
+
+}  // namespace
+
+CommOptions commOptionsFromConfig() {
+  CommOptions o;
+  o.chunkBytes = static_cast<uint64_t>(config::intValue("WEFT_CHUNK_SIZE"));
+  o.wait.timeoutSec = config::secondsValue("WEFT_TIMEOUT");
+  o.wait.spinUs = static_cast<int>(config::intValue("WEFT_SPIN_US"));
+  o.wait.yieldUs = static_cast<int>(config::intValue("WEFT_YIELD_US"));
+  return o;
+}
+
+Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> transport,
+                             std::unique_ptr<bootstrap::Bootstrap> bootstrap,
+                             const CommOptions& options) {
+  WEFT_ASSIGN_OR_RETURN(AlgoOverride ov, parseAlgoOverride(config::stringValue("WEFT_ALGO")));
+  auto comm = std::make_unique<weftComm>();
+  comm->rank = rank;
+  comm->nranks = nranks;
+  comm->bootstrap = std::move(bootstrap);
+  comm->transport = std::move(transport);
+  comm->tuner = Tuner(std::move(ov));
+  WaitPolicy wait = options.wait;
+  wait.cancel = &comm->cancel;
+  comm->engine =
+      std::make_unique<Engine>(rank, nranks, comm->transport.get(), options.chunkBytes, wait);
+  return comm.release();
+}
+
+Status commExecute(weftComm* comm, std::span<const OpCall> calls) {
+  if (comm->pending.load() == 0) return runNow(comm, calls);
+  // Requests are outstanding: queue behind them to keep the order every rank sees.
+  weftRequest req;
+  req.comm = comm;
+  req.calls.assign(calls.begin(), calls.end());
+  comm->pending.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> lock(comm->queueMu);
+    comm->queue.push_back(&req);
+  }
+  comm->queueCv.notify_one();
+  std::unique_lock<std::mutex> lock(req.mu);
+  req.cv.wait(lock, [&] { return req.done; });
+  return req.result;
+}
+
+Status commPost(weftComm* comm, weftRequest* req) {
+  std::lock_guard<std::mutex> lock(comm->queueMu);
+  if (!comm->progress.joinable()) comm->progress = std::thread(progressLoop, comm);
+  comm->pending.fetch_add(1);
+  comm->queue.push_back(req);
+  comm->queueCv.notify_one();
+  return Status::Ok();
+}
+
+weftResult_t reportError(weftComm* comm, const Status& status) {
+  if (status.ok()) return weftSuccess;
+  WEFT_WARN(kColl, "%s", status.message().c_str());
+  tLastError = status.message();
+  if (comm != nullptr) {
+    std::lock_guard<std::mutex> lock(comm->errorMu);
+    comm->lastError = status.message();
+  }
+  return status.code();
+}
+
+const char* lastErrorFor(weftComm* comm) {
+  if (comm == nullptr) return tLastError.c_str();
+  std::lock_guard<std::mutex> lock(comm->errorMu);
+  return comm->lastError.c_str();
+}
+
+}  // namespace weft

@@ -1,0 +1,81 @@
+// The communicator behind weftComm_t, and the internal entry points the API and the tests share.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bootstrap/bootstrap.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/transport.h"
+#include "tuner/tuner.h"
+
+struct weftRequest {
+  weftComm* comm = nullptr;
+  std::vector<weft::OpCall> calls;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  weft::Status result;
+};
+
+struct weftComm {
+  int rank = 0;
+  int nranks = 1;
+  std::unique_ptr<weft::bootstrap::Bootstrap> bootstrap;
+  std::unique_ptr<weft::Transport> transport;
+  std::unique_ptr<weft::Engine> engine;
+  weft::Tuner tuner;
+  std::atomic<bool> cancel{false};
+
+  // Errors: the last message, and the failure that poisoned the communicator (weftSuccess if none).
+  std::mutex errorMu;
+  std::string lastError;
+  std::atomic<int> asyncError{weftSuccess};
+  std::string asyncMessage;
+
+  // Serialises execution between the calling thread and the progress thread.
+  std::mutex execMu;
+  // Non-blocking requests, run in order by one progress thread started on first use.
+  std::mutex queueMu;
+  std::condition_variable queueCv;
+  std::deque<weftRequest*> queue;
+  std::atomic<int> pending{0};
+  bool stopProgress = false;
+  std::thread progress;
+
+  ~weftComm();
+};
+
+namespace weft {
+
+struct CommOptions {
+  uint64_t chunkBytes = 128 * 1024;
+  WaitPolicy wait;
+};
+CommOptions commOptionsFromConfig();
+
+// Builds a communicator over a ready transport (the in-memory runner uses this; init uses it after
+// the bootstrap and transport set-up).
+Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> transport,
+                             std::unique_ptr<bootstrap::Bootstrap> bootstrap,
+                             const CommOptions& options);
+
+// Runs calls on the communicator in order with any outstanding requests. Poisons it on failure.
+Status commExecute(weftComm* comm, std::span<const OpCall> calls);
+
+// Queues a non-blocking request; the progress thread runs it.
+Status commPost(weftComm* comm, weftRequest* req);
+const char* lastErrorFor(weftComm* comm);
+
+// Records an error for weftGetLastError (thread and, if given, communicator) and returns its code.
+weftResult_t reportError(weftComm* comm, const Status& status);
+
+}  // namespace weft

@@ -1,0 +1,233 @@
+// Communicator life cycle: unique ids, init (rendezvous, host check, transport set-up), destroy and
+// abort.
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "api/comm.h"
+#include "bootstrap/bootstrap.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "transports/shm/shm_transport.h"
+
+using weft::errorStatus;
+using weft::Status;
+
+namespace {
+
+// Adapts the bootstrap to the transport's out-of-band exchange.
+class BootstrapOob final : public weft::OobExchange {
+ public:
+  explicit BootstrapOob(weft::bootstrap::Bootstrap* b) : b_(b) {}
+  Status allgather(void* buf, size_t bytesPerRank) override {
+    return b_->allgather(buf, bytesPerRank);
+  }
+
+ private:
+  weft::bootstrap::Bootstrap* b_;
+};
+
+// What every rank publishes at init: which host it is on, and rank 0's communicator id.
+struct PeerInfo {
+  char host[64];
+  char bootId[40];
+  uint64_t commId;
+  int32_t pid;
+  int32_t version;
+};
+
+PeerInfo localInfo() {
+  PeerInfo info;
+  std::memset(&info, 0, sizeof info);
+  gethostname(info.host, sizeof info.host - 1);
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  if (boot >> id) std::snprintf(info.bootId, sizeof info.bootId, "%s", id.c_str());
+  if (getrandom(&info.commId, sizeof info.commId, 0) != sizeof info.commId)
+    info.commId = static_cast<uint64_t>(getpid()) * 0x9E3779B97F4A7C15ull ^
+                  static_cast<uint64_t>(time(nullptr));
+  info.pid = getpid();
+  info.version = WEFT_VERSION_CODE;
+  return info;
+}
+
+Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
+  if (out == nullptr)
+    return Status(weftInvalidArgument, "comm is NULL (pass the address of a weftComm_t)");
+  *out = nullptr;
+  if (nranks < 1) return errorStatus(weftInvalidArgument, "nranks %d must be at least 1", nranks);
+  if (rank < 0 || rank >= nranks)
+    return errorStatus(weftInvalidArgument, "rank %d is out of range for nranks %d", rank, nranks);
+  WEFT_TRY(weft::config::load());
+  weft::log::setThreadRank(rank);
+  static std::once_flag logged;
+  std::call_once(logged, [] {
+    WEFT_LOG(weft::log::kVersion, weft::log::kInit, "weft version %d.%d.%d", WEFT_MAJOR, WEFT_MINOR,
+             WEFT_PATCH);
+    for (const std::string& line : weft::config::describeNonDefault())
+      WEFT_INFO(kEnv, "%s", line.c_str());
+  });
+
+  WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::bootstrap::Bootstrap> boot,
+                        weft::bootstrap::Bootstrap::create(id, rank, nranks));
+  std::vector<PeerInfo> infos(static_cast<size_t>(nranks));
+  infos[static_cast<size_t>(rank)] = localInfo();
+  WEFT_TRY(boot->allgather(infos.data(), sizeof(PeerInfo)));
+  for (int r = 0; r < nranks; ++r) {
+    const PeerInfo& p = infos[static_cast<size_t>(r)];
+    if (p.version != WEFT_VERSION_CODE)
+      return errorStatus(weftInvalidUsage, "rank %d runs weft version code %d but rank %d runs %d",
+                         r, p.version, rank, WEFT_VERSION_CODE);
+    if (std::strcmp(p.host, infos[0].host) != 0 || std::strcmp(p.bootId, infos[0].bootId) != 0)
+      return errorStatus(
+          weftInvalidUsage,
+          "rank %d is on host %s and rank 0 on host %s: ranks on different hosts need a network "
+          "transport (UCX or libfabric plugin), which this build of weft does not have yet",
+          r, p.host, infos[0].host);
+  }
+  weft::ShmConfig shm;
+  shm.dir = weft::config::stringValue("WEFT_SHM_DIR");
+  shm.slotBytes = static_cast<size_t>(weft::config::intValue("WEFT_CHUNK_SIZE"));
+  shm.nslots = static_cast<int>(weft::config::intValue("WEFT_SHM_NSLOTS"));
+  BootstrapOob oob(boot.get());
+  WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
+                        weft::createShmTransport(rank, nranks, infos[0].commId, shm, oob));
+  WEFT_ASSIGN_OR_RETURN(weftComm * comm,
+                        weft::createComm(rank, nranks, std::move(transport), std::move(boot),
+                                         weft::commOptionsFromConfig()));
+  WEFT_INFO(kInit, "comm %p rank %d of %d ready on host %s (transport shm, id %016llx)",
+            static_cast<void*>(comm), rank, nranks, infos[static_cast<size_t>(rank)].host,
+            static_cast<unsigned long long>(infos[0].commId));
+  *out = comm;
+  return Status::Ok();
+}
+
+int parseRankVar(const char* text, bool* ok) {
+  char* end = nullptr;
+  long v = std::strtol(text, &end, 10);
+  *ok = end != text && *end == '\0' && v >= 0 && v < INT32_MAX;
+  return static_cast<int>(v);
+}
+
+// rank, size and the rendezvous address from the launcher's variables.
+Status fromEnv(int* rank, int* size, std::string* root) {
+  WEFT_TRY(weft::config::load());
+  using weft::config::launcherEnv;
+  const char* r = nullptr;
+  const char* s = nullptr;
+  const char* source = nullptr;
+  std::string rv, sv;
+  if (weft::config::isSet("WEFT_RANK") || weft::config::isSet("WEFT_WORLD_SIZE")) {
+    if (!weft::config::isSet("WEFT_RANK") || !weft::config::isSet("WEFT_WORLD_SIZE"))
+      return Status(weftInvalidArgument, "WEFT_RANK and WEFT_WORLD_SIZE must be set together");
+    rv = std::to_string(weft::config::intValue("WEFT_RANK"));
+    sv = std::to_string(weft::config::intValue("WEFT_WORLD_SIZE"));
+    r = rv.c_str();
+    s = sv.c_str();
+    source = "WEFT_RANK/WEFT_WORLD_SIZE";
+  } else if (launcherEnv("RANK") != nullptr && launcherEnv("WORLD_SIZE") != nullptr) {
+    r = launcherEnv("RANK");
+    s = launcherEnv("WORLD_SIZE");
+    source = "RANK/WORLD_SIZE (torchrun)";
+  } else if (launcherEnv("OMPI_COMM_WORLD_RANK") != nullptr &&
+             launcherEnv("OMPI_COMM_WORLD_SIZE") != nullptr) {
+    r = launcherEnv("OMPI_COMM_WORLD_RANK");
+    s = launcherEnv("OMPI_COMM_WORLD_SIZE");
+    source = "OMPI_COMM_WORLD_RANK/SIZE (mpirun)";
+  } else if (launcherEnv("SLURM_PROCID") != nullptr && launcherEnv("SLURM_NTASKS") != nullptr) {
+    r = launcherEnv("SLURM_PROCID");
+    s = launcherEnv("SLURM_NTASKS");
+    source = "SLURM_PROCID/SLURM_NTASKS (srun)";
+  } else {
+    return Status(weftInvalidArgument,
+                  "weftCommInitFromEnv found no rank: set WEFT_RANK, WEFT_WORLD_SIZE and WEFT_ROOT "
+                  "(weftrun does), "
+                  "or run under torchrun, mpirun or srun");
+  }
+  bool okR = false, okS = false;
+  *rank = parseRankVar(r, &okR);
+  *size = parseRankVar(s, &okS);
+  if (!okR || !okS || *size < 1 || *rank >= *size)
+    return errorStatus(weftInvalidArgument,
+                       "%s gives rank \"%s\" of size \"%s\", which is not a valid rank", source, r,
+                       s);
+  if (weft::config::isSet("WEFT_ROOT")) {
+    *root = weft::config::stringValue("WEFT_ROOT");
+  } else if (launcherEnv("MASTER_ADDR") != nullptr && launcherEnv("MASTER_PORT") != nullptr) {
+    const std::string addr = launcherEnv("MASTER_ADDR");
+    *root = (addr.find(':') != std::string::npos ? "[" + addr + "]" : addr) + ":" +
+            launcherEnv("MASTER_PORT");
+  } else {
+    return errorStatus(
+        weftInvalidArgument,
+        "weftCommInitFromEnv has rank %d of %d from %s but no rendezvous address: set WEFT_ROOT="
+        "host:port (rank 0 listens there), or MASTER_ADDR and MASTER_PORT",
+        *rank, *size, source);
+  }
+  return Status::Ok();
+}
+
+template <typename F>
+weftResult_t guardedInit(F&& body) {
+  try {
+    return weft::reportError(nullptr, body());
+  } catch (const std::bad_alloc&) {
+    return weft::reportError(nullptr, Status(weftSystemError, "out of memory"));
+  } catch (const std::exception& e) {
+    return weft::reportError(nullptr,
+                             errorStatus(weftInternalError, "internal error: %s", e.what()));
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+weftResult_t weftGetUniqueId(weftUniqueId* uniqueId) {
+  return guardedInit([&]() -> Status {
+    if (uniqueId == nullptr) return Status(weftInvalidArgument, "uniqueId is NULL");
+    WEFT_TRY(weft::config::load());
+    return weft::bootstrap::createUniqueId(uniqueId);
+  });
+}
+
+weftResult_t weftCommInitRank(weftComm_t* comm, int nranks, weftUniqueId commId, int rank) {
+  return guardedInit([&]() -> Status { return initRank(comm, nranks, commId, rank); });
+}
+
+weftResult_t weftCommInitFromEnv(weftComm_t* comm) {
+  return guardedInit([&]() -> Status {
+    if (comm == nullptr)
+      return Status(weftInvalidArgument, "comm is NULL (pass the address of a weftComm_t)");
+    int rank = 0, size = 0;
+    std::string root;
+    WEFT_TRY(fromEnv(&rank, &size, &root));
+    weftUniqueId id;
+    WEFT_TRY(weft::bootstrap::uniqueIdFromRoot(root, size, rank == 0, &id));
+    return initRank(comm, size, id, rank);
+  });
+}
+
+weftResult_t weftCommDestroy(weftComm_t comm) {
+  if (comm == nullptr)
+    return weft::reportError(nullptr, Status(weftInvalidArgument, "comm is NULL"));
+  // Outstanding requests finish first (the destructor drains the queue and joins the progress
+  // thread).
+  delete comm;
+  return weftSuccess;
+}
+
+weftResult_t weftCommAbort(weftComm_t comm) {
+  if (comm == nullptr)
+    return weft::reportError(nullptr, Status(weftInvalidArgument, "comm is NULL"));
+  comm->cancel.store(true);
+  comm->transport->poison(
+      Status(weftRemoteError, weft::strprintf("rank %d aborted the communicator", comm->rank)));
+  delete comm;
+  return weftSuccess;
+}
+
+}  // extern "C"
