@@ -1,0 +1,54 @@
+// The in-memory runner: N ranks as threads of this process, each with a communicator over the
+// in-memory transport, running the same test body. Failures inside a rank are gtest failures as
+// usual.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "api/comm.h"
+#include "bootstrap/bootstrap.h"
+#include "transports/mem/mem_transport.h"
+
+namespace weft::test {
+
+struct RunnerOptions {
+  size_t slotBytes = 4096;  // small slots exercise chunking and FIFO wrap-around
+  int nslots = 4;
+  double timeoutSec = 60;
+  std::string algo;  // WEFT_ALGO grammar, e.g. "allreduce:ring"
+};
+
+inline void runRanks(int nranks, const std::function<void(int rank, weftComm_t comm)>& body,
+                     RunnerOptions opt = {}) {
+  MemFabric fabric(nranks, opt.slotBytes, opt.nslots);
+  std::vector<weftComm_t> comms(static_cast<size_t>(nranks));
+  CommOptions co;
+  co.chunkBytes = opt.slotBytes;
+  co.wait.timeoutSec = opt.timeoutSec;
+  co.wait.spinUs = 20;
+  co.wait.yieldUs = 100;
+  for (int r = 0; r < nranks; ++r) {
+    auto c = createComm(r, nranks, fabric.transportFor(r), nullptr, co);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    comms[static_cast<size_t>(r)] = c.value();
+    if (!opt.algo.empty()) {
+      auto ov = parseAlgoOverride(opt.algo);
+      ASSERT_TRUE(ov.ok()) << ov.status().message();
+      c.value()->tuner = Tuner(ov.value());
+    }
+  }
+  std::vector<std::thread> threads;
+  for (int r = 0; r < nranks; ++r)
+    threads.emplace_back([&, r] { body(r, comms[static_cast<size_t>(r)]); });
+  for (auto& t : threads)
+    t.join();
+  for (weftComm_t c : comms)
+    weftCommDestroy(c);
+}
+
+}  // namespace weft::test
