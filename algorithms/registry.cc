@@ -44,7 +44,8 @@ const AlgorithmInfo* findAlgorithm(CollType coll, const std::string& name) {
 const std::vector<const AlgorithmInfo*>& algorithmsFor(CollType coll) {
   static const auto byColl = [] {
     std::vector<std::vector<const AlgorithmInfo*>> v(static_cast<size_t>(CollType::kCount));
-    for (const AlgorithmInfo& a : kTable) v[static_cast<size_t>(a.coll)].push_back(&a);
+    for (const AlgorithmInfo& a : kTable)
+      v[static_cast<size_t>(a.coll)].push_back(&a);
     return v;
   }();
   return byColl[static_cast<size_t>(coll)];

@@ -10,19 +10,28 @@ struct CollNames {
   const char* display;
 };
 const CollNames kNames[] = {
-    {"allreduce", "all_reduce"}, {"allgather", "all_gather"}, {"reducescatter", "reduce_scatter"},
-    {"broadcast", "broadcast"},  {"reduce", "reduce"},        {"send", "send"},
+    {"allreduce", "all_reduce"},
+    {"allgather", "all_gather"},
+    {"reducescatter", "reduce_scatter"},
+    {"broadcast", "broadcast"},
+    {"reduce", "reduce"},
+    {"send", "send"},
     {"recv", "recv"},
 };
 }  // namespace
 
-const char* collName(CollType type) { return kNames[static_cast<int>(type)].name; }
-const char* collDisplayName(CollType type) { return kNames[static_cast<int>(type)].display; }
+const char* collName(CollType type) {
+  return kNames[static_cast<int>(type)].name;
+}
+const char* collDisplayName(CollType type) {
+  return kNames[static_cast<int>(type)].display;
+}
 
 bool parseCollName(const std::string& name, CollType* out) {
   std::string lower;
   for (char c : name)
-    if (c != '_' && c != '-') lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c != '_' && c != '-')
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (int i = 0; i < static_cast<int>(CollType::kCount); ++i) {
     if (lower == kNames[i].name) {
       *out = static_cast<CollType>(i);
@@ -34,24 +43,31 @@ bool parseCollName(const std::string& name, CollType* out) {
 
 uint64_t CollDesc::sendBufBytes() const {
   switch (type) {
-    case CollType::kReduceScatter: return bytes() * static_cast<uint64_t>(nranks);
-    case CollType::kRecv: return 0;
-    default: return bytes();
+    case CollType::kReduceScatter:
+      return bytes() * static_cast<uint64_t>(nranks);
+    case CollType::kRecv:
+      return 0;
+    default:
+      return bytes();
   }
 }
 
 uint64_t CollDesc::recvBufBytes() const {
   switch (type) {
-    case CollType::kAllGather: return bytes() * static_cast<uint64_t>(nranks);
-    case CollType::kSend: return 0;
-    default: return bytes();
+    case CollType::kAllGather:
+      return bytes() * static_cast<uint64_t>(nranks);
+    case CollType::kSend:
+      return 0;
+    default:
+      return bytes();
   }
 }
 
 uint32_t CollDesc::signature() const {
   // FNV-1a over the fields every rank must agree on.
   uint64_t fields[] = {static_cast<uint64_t>(type), count, static_cast<uint64_t>(dtype),
-                       static_cast<uint64_t>(op), static_cast<uint64_t>(static_cast<int64_t>(root))};
+                       static_cast<uint64_t>(op),
+                       static_cast<uint64_t>(static_cast<int64_t>(root))};
   if (type == CollType::kSend || type == CollType::kRecv) {
     fields[0] = 100;  // a send and its receive must agree on bytes only
     fields[1] = bytes();
@@ -68,8 +84,8 @@ uint32_t CollDesc::signature() const {
 }
 
 std::string CollDesc::describe() const {
-  std::string s = strprintf("%s count=%llu %s", collDisplayName(type), static_cast<unsigned long long>(count),
-                            dtypeName(dtype));
+  std::string s = strprintf("%s count=%llu %s", collDisplayName(type),
+                            static_cast<unsigned long long>(count), dtypeName(dtype));
   if (type == CollType::kAllReduce || type == CollType::kReduceScatter || type == CollType::kReduce)
     s += std::string(" ") + opName(op);
   if (root >= 0) s += strprintf(" root=%d", root);

@@ -6,14 +6,22 @@ namespace weft {
 
 const char* stepKindName(StepKind kind) {
   switch (kind) {
-    case StepKind::kSend: return "send";
-    case StepKind::kRecv: return "recv";
-    case StepKind::kRecvReduce: return "recvReduce";
-    case StepKind::kRecvReduceSend: return "recvReduceSend";
-    case StepKind::kRecvReduceCopySend: return "recvReduceCopySend";
-    case StepKind::kRecvCopySend: return "recvCopySend";
-    case StepKind::kCopy: return "copy";
-    case StepKind::kReduce: return "reduce";
+    case StepKind::kSend:
+      return "send";
+    case StepKind::kRecv:
+      return "recv";
+    case StepKind::kRecvReduce:
+      return "recvReduce";
+    case StepKind::kRecvReduceSend:
+      return "recvReduceSend";
+    case StepKind::kRecvReduceCopySend:
+      return "recvReduceCopySend";
+    case StepKind::kRecvCopySend:
+      return "recvCopySend";
+    case StepKind::kCopy:
+      return "copy";
+    case StepKind::kReduce:
+      return "reduce";
   }
   return "?";
 }
@@ -21,8 +29,10 @@ const char* stepKindName(StepKind kind) {
 uint64_t Step::bytes() const {
   switch (kind) {
     case StepKind::kSend:
-    case StepKind::kRecvReduceSend: return src.bytes;
-    default: return dst.bytes;
+    case StepKind::kRecvReduceSend:
+      return src.bytes;
+    default:
+      return dst.bytes;
   }
 }
 
@@ -65,7 +75,8 @@ StepId Schedule::recvReduce(int peer, Region dst, Region src, std::initializer_l
   return add(s, after);
 }
 
-StepId Schedule::recvReduceSend(int recvPeer, int sendPeer, Region src, std::initializer_list<StepId> after) {
+StepId Schedule::recvReduceSend(int recvPeer, int sendPeer, Region src,
+                                std::initializer_list<StepId> after) {
   Step s;
   s.kind = StepKind::kRecvReduceSend;
   s.recvPeer = recvPeer;
@@ -85,7 +96,8 @@ StepId Schedule::recvReduceCopySend(int recvPeer, int sendPeer, Region dst, Regi
   return add(s, after);
 }
 
-StepId Schedule::recvCopySend(int recvPeer, int sendPeer, Region dst, std::initializer_list<StepId> after) {
+StepId Schedule::recvCopySend(int recvPeer, int sendPeer, Region dst,
+                              std::initializer_list<StepId> after) {
   Step s;
   s.kind = StepKind::kRecvCopySend;
   s.recvPeer = recvPeer;
@@ -122,7 +134,8 @@ void Schedule::append(const Schedule& other, uint16_t part) {
     t.dst = shift(s.dst);
     t.src = shift(s.src);
     t.depBegin = static_cast<uint32_t>(deps.size());
-    for (uint32_t d = 0; d < s.depCount; ++d) deps.push_back(other.deps[s.depBegin + d] + stepBase);
+    for (uint32_t d = 0; d < s.depCount; ++d)
+      deps.push_back(other.deps[s.depBegin + d] + stepBase);
     steps.push_back(t);
   }
 }
@@ -144,14 +157,17 @@ std::string Schedule::dump() const {
     if (s.recvPeer >= 0) out += strprintf(" from %d", s.recvPeer);
     if (s.sendPeer >= 0) out += strprintf(" to %d", s.sendPeer);
     if (s.dst.buf != kNoBuf)
-      out += strprintf(" dst=%s[%llu+%llu]", bufName(s.dst.buf).c_str(), static_cast<unsigned long long>(s.dst.offset),
+      out += strprintf(" dst=%s[%llu+%llu]", bufName(s.dst.buf).c_str(),
+                       static_cast<unsigned long long>(s.dst.offset),
                        static_cast<unsigned long long>(s.dst.bytes));
     if (s.src.buf != kNoBuf)
-      out += strprintf(" src=%s[%llu+%llu]", bufName(s.src.buf).c_str(), static_cast<unsigned long long>(s.src.offset),
+      out += strprintf(" src=%s[%llu+%llu]", bufName(s.src.buf).c_str(),
+                       static_cast<unsigned long long>(s.src.offset),
                        static_cast<unsigned long long>(s.src.bytes));
     if (s.depCount > 0) {
       out += " after";
-      for (uint32_t d = 0; d < s.depCount; ++d) out += strprintf(" %u", deps[s.depBegin + d]);
+      for (uint32_t d = 0; d < s.depCount; ++d)
+        out += strprintf(" %u", deps[s.depBegin + d]);
     }
     out += '\n';
   }

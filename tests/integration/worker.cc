@@ -1,18 +1,19 @@
-// The multi-process test worker: one rank of a job started by weftrun, over the shared-memory
-// transport.
+// The multi-process test worker: one rank of a job started by weftrun, over shared memory.
 //
-//   weft_test_worker all          every collective x data type x op, sizes 0, 1, a prime and ~1
-//   MiB, in place
-//                                 and out of place, checked bit for bit; plus send/recv in groups
-//   weft_test_worker kill R       rank R kills itself (SIGKILL) in the middle of a long all-reduce;
-//   every other
-//                                 rank must fail with an error that names rank R, within
-//                                 WEFT_TIMEOUT
-//   weft_test_worker mismatch     rank 0 calls all-reduce with a different count: every rank must
-//   fail with
-//                                 weftInvalidUsage, not hang and not mix data
-//   weft_test_worker nonblocking  several non-blocking all-reduces in flight, then blocking calls
-//   after them
+// weft_test_worker all
+//     every collective x data type x op, sizes 0, 1, a prime and ~1 MiB, in place and out of
+//     place, checked bit for bit; plus send/recv in groups
+// weft_test_worker kill R
+//     rank R kills itself (SIGKILL) in the middle of a long all-reduce; every other rank must fail
+//     with an error that names rank R, within WEFT_TIMEOUT
+// weft_test_worker mismatch
+//     rank 0 calls all-reduce with a different count: every rank must fail with weftInvalidUsage,
+//     not hang and not mix data
+// weft_test_worker nonblocking
+//     several non-blocking all-reduces in flight, then blocking calls after them
+// weft_test_worker cpp
+//     the C++ layer (weft.hpp): every collective through weft::Communicator
+//
 // Prints "WORKER OK" (rank 0) and exits 0 on success; prints what went wrong and exits 1 otherwise.
 #include <signal.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 
 #include "../unit/coll_check.h"
 #include "weft/weft.h"
+#include "weft/weft.hpp"
 
 using namespace weft::test;
 
@@ -251,11 +253,49 @@ int runNonBlocking(weftComm_t comm) {
   return 0;
 }
 
+// The C++ layer end to end, with a second communicator beside the C one.
+int runCpp() {
+  weft::Communicator comm = weft::Communicator::fromEnv();
+  const int r = comm.rank(), n = comm.size();
+  std::vector<double> in(1000, r + 1.0), out(1000);
+  comm.allReduce(std::span<const double>(in), std::span<double>(out), weft::Op::kMax);
+  if (out[999] != n) return 1;
+  std::vector<int32_t> mine(3, r), all(3 * n);
+  comm.allGather(std::span<const int32_t>(mine), std::span<int32_t>(all));
+  for (int i = 0; i < 3 * n; ++i)
+    if (all[i] != i / 3) return 1;
+  std::vector<int64_t> parts(2 * n, 1), part(2);
+  comm.reduceScatter(std::span<const int64_t>(parts), std::span<int64_t>(part));
+  if (part[0] != n || part[1] != n) return 1;
+  const int root = 1 % n;
+  std::vector<float> b(5, r == root ? 7.0f : 0.0f);
+  comm.broadcast(std::span<float>(b), root);
+  if (b[4] != 7.0f) return 1;
+  std::vector<uint32_t> x(4, 2), sum(4, 0);
+  comm.reduce(std::span<const uint32_t>(x), std::span<uint32_t>(sum), 0);
+  if (r == 0 && sum[0] != static_cast<uint32_t>(2 * n)) return 1;
+  std::vector<uint8_t> tx(9, static_cast<uint8_t>(r)), rx(9);
+  {
+    weft::Group g;
+    comm.send(std::span<const uint8_t>(tx), (r + 1) % n);
+    comm.recv(std::span<uint8_t>(rx), (r + n - 1) % n);
+  }
+  if (rx[8] != (r + n - 1) % n) return 1;
+  try {
+    comm.allGather(std::span<const int32_t>(mine), std::span<int32_t>(all.data(), 1));  // too small
+    return 1;
+  } catch (const weft::Error& e) {
+    if (e.code() != weftInvalidArgument) return 1;
+  }
+  ++gChecks;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: weft_test_worker all|kill R|mismatch|nonblocking\n");
+    std::fprintf(stderr, "usage: weft_test_worker all|kill R|mismatch|nonblocking|cpp\n");
     return 2;
   }
   weftComm_t comm = nullptr;
@@ -272,6 +312,8 @@ int main(int argc, char** argv) {
     rc = runMismatch(comm);
   else if (mode == "nonblocking")
     rc = runNonBlocking(comm);
+  else if (mode == "cpp")
+    rc = runCpp();
   if (mode == "kill" || mode == "mismatch")
     weftCommAbort(comm);
   else

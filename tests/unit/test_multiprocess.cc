@@ -65,6 +65,12 @@ TEST_P(MultiProcess, NonBlockingRequests) {
   EXPECT_NE(r.output.find("WORKER OK"), std::string::npos) << r.output;
 }
 
+TEST_P(MultiProcess, CppLayer) {
+  RunResult r = run(launcher(GetParam(), "--timeout 120") + " cpp");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("WORKER OK"), std::string::npos) << r.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Shm, MultiProcess, testing::Values(2, 3, 4, 8),
                          [](const testing::TestParamInfo<int>& i) {
                            return std::to_string(i.param) + "ranks";
