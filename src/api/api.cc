@@ -28,6 +28,7 @@ struct GroupState {
   Status firstError;
 };
 thread_local GroupState tGroup;
+constexpr weftRedOp_t kNoOp = weftSum;  // for collectives that do not reduce
 
 // Runs a body, turning a C++ exception (allocation failure, a bug) into an error code instead of
 // letting it cross the C ABI.
@@ -63,18 +64,17 @@ Status checkBuffer(const void* buf, uint64_t bytes, const char* name, const Coll
 
 // Validates a call and fills its description. Counts are per rank as the API defines them.
 Status describe(weftComm* comm, CollType type, const void* send, void* recv, size_t count,
-                weftDataType_t dtype, weftRedOp_t op, int root, int peer, weftStream_t stream,
-                CollDesc* d) {
+                int rawDtype, int rawOp, int root, int peer, weftStream_t stream, CollDesc* d) {
   WEFT_TRY(checkComm(comm));
   const char* name = weft::collDisplayName(type);
-  if (!weft::validDtype(static_cast<int>(dtype)))
+  if (!weft::validDtype(rawDtype))
     return errorStatus(weftInvalidArgument, "datatype %d is not a weft data type (0..%d) in %s",
-                       static_cast<int>(dtype), weftNumTypes - 1, name);
+                       rawDtype, weftNumTypes - 1, name);
   const bool reduces =
       type == CollType::kAllReduce || type == CollType::kReduceScatter || type == CollType::kReduce;
-  if (reduces && !weft::validOp(static_cast<int>(op)))
-    return errorStatus(weftInvalidArgument, "op %d is not a weft reduction (0..%d) in %s",
-                       static_cast<int>(op), weftNumOps - 1, name);
+  if (reduces && !weft::validOp(rawOp))
+    return errorStatus(weftInvalidArgument, "op %d is not a weft reduction (0..%d) in %s", rawOp,
+                       weftNumOps - 1, name);
   if ((type == CollType::kBroadcast || type == CollType::kReduce) &&
       (root < 0 || root >= comm->nranks))
     return errorStatus(weftInvalidArgument, "root %d is out of range for %s on %d ranks", root,
@@ -90,8 +90,9 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
                        name);
   d->type = type;
   d->count = count;
+  const auto dtype = static_cast<weftDataType_t>(rawDtype);
   d->dtype = dtype;
-  d->op = reduces ? op : weftSum;
+  d->op = reduces ? static_cast<weftRedOp_t>(rawOp) : weftSum;
   d->root = root;
   d->peer = peer;
   d->rank = comm->rank;
@@ -155,12 +156,17 @@ Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
 }
 
 weftResult_t collective(weftComm* comm, CollType type, const void* send, void* recv, size_t count,
-                        weftDataType_t dtype, weftRedOp_t op, int root, int peer,
+                        const weftDataType_t* dtype, const weftRedOp_t* op, int root, int peer,
                         weftStream_t stream, weftRequest_t* request) {
   if (request != nullptr) *request = nullptr;
   return guarded(comm, [&]() -> Status {
     CollDesc d;
-    Status s = describe(comm, type, send, recv, count, dtype, op, root, peer, stream, &d);
+    // A C caller may pass any integer in an enum argument: read the bits, not the enum, so that a
+    // bad value is reported rather than being undefined behaviour.
+    int rawDtype = 0, rawOp = 0;
+    std::memcpy(&rawDtype, dtype, sizeof rawDtype);
+    std::memcpy(&rawOp, op, sizeof rawOp);
+    Status s = describe(comm, type, send, recv, count, rawDtype, rawOp, root, peer, stream, &d);
     if (!s.ok()) {
       if (tGroup.depth > 0 && tGroup.firstError.ok()) tGroup.firstError = s;
       return s;
@@ -181,7 +187,9 @@ weftResult_t weftGetVersion(int* version) {
 }
 
 const char* weftGetErrorString(weftResult_t result) {
-  switch (result) {
+  int raw = 0;  // any integer may arrive through the C ABI: read the bits, not the enum
+  std::memcpy(&raw, &result, sizeof raw);
+  switch (raw) {
     case weftSuccess:
       return "no error";
     case weftUnhandledDeviceError:
@@ -239,39 +247,39 @@ weftResult_t weftCommUserRank(const weftComm_t comm, int* rank) {
 weftResult_t weftAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                            weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
                            weftStream_t stream) {
-  return collective(comm, CollType::kAllReduce, sendbuff, recvbuff, count, datatype, op, -1, -1,
+  return collective(comm, CollType::kAllReduce, sendbuff, recvbuff, count, &datatype, &op, -1, -1,
                     stream, nullptr);
 }
 weftResult_t weftAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                            weftDataType_t datatype, weftComm_t comm, weftStream_t stream) {
-  return collective(comm, CollType::kAllGather, sendbuff, recvbuff, sendcount, datatype, weftSum,
+  return collective(comm, CollType::kAllGather, sendbuff, recvbuff, sendcount, &datatype, &kNoOp,
                     -1, -1, stream, nullptr);
 }
 weftResult_t weftReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
                                weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
                                weftStream_t stream) {
-  return collective(comm, CollType::kReduceScatter, sendbuff, recvbuff, recvcount, datatype, op, -1,
-                    -1, stream, nullptr);
+  return collective(comm, CollType::kReduceScatter, sendbuff, recvbuff, recvcount, &datatype, &op,
+                    -1, -1, stream, nullptr);
 }
 weftResult_t weftBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                            weftDataType_t datatype, int root, weftComm_t comm,
                            weftStream_t stream) {
-  return collective(comm, CollType::kBroadcast, sendbuff, recvbuff, count, datatype, weftSum, root,
+  return collective(comm, CollType::kBroadcast, sendbuff, recvbuff, count, &datatype, &kNoOp, root,
                     -1, stream, nullptr);
 }
 weftResult_t weftReduce(const void* sendbuff, void* recvbuff, size_t count, weftDataType_t datatype,
                         weftRedOp_t op, int root, weftComm_t comm, weftStream_t stream) {
-  return collective(comm, CollType::kReduce, sendbuff, recvbuff, count, datatype, op, root, -1,
+  return collective(comm, CollType::kReduce, sendbuff, recvbuff, count, &datatype, &op, root, -1,
                     stream, nullptr);
 }
 weftResult_t weftSend(const void* sendbuff, size_t count, weftDataType_t datatype, int peer,
                       weftComm_t comm, weftStream_t stream) {
-  return collective(comm, CollType::kSend, sendbuff, nullptr, count, datatype, weftSum, -1, peer,
+  return collective(comm, CollType::kSend, sendbuff, nullptr, count, &datatype, &kNoOp, -1, peer,
                     stream, nullptr);
 }
 weftResult_t weftRecv(void* recvbuff, size_t count, weftDataType_t datatype, int peer,
                       weftComm_t comm, weftStream_t stream) {
-  return collective(comm, CollType::kRecv, nullptr, recvbuff, count, datatype, weftSum, -1, peer,
+  return collective(comm, CollType::kRecv, nullptr, recvbuff, count, &datatype, &kNoOp, -1, peer,
                     stream, nullptr);
 }
 
@@ -280,7 +288,7 @@ weftResult_t weftIAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                             weftStream_t stream, weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kAllReduce, sendbuff, recvbuff, count, datatype, op, -1, -1,
+  return collective(comm, CollType::kAllReduce, sendbuff, recvbuff, count, &datatype, &op, -1, -1,
                     stream, request);
 }
 weftResult_t weftIAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
@@ -288,7 +296,7 @@ weftResult_t weftIAllGather(const void* sendbuff, void* recvbuff, size_t sendcou
                             weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kAllGather, sendbuff, recvbuff, sendcount, datatype, weftSum,
+  return collective(comm, CollType::kAllGather, sendbuff, recvbuff, sendcount, &datatype, &kNoOp,
                     -1, -1, stream, request);
 }
 weftResult_t weftIReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
@@ -296,15 +304,15 @@ weftResult_t weftIReduceScatter(const void* sendbuff, void* recvbuff, size_t rec
                                 weftStream_t stream, weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kReduceScatter, sendbuff, recvbuff, recvcount, datatype, op, -1,
-                    -1, stream, request);
+  return collective(comm, CollType::kReduceScatter, sendbuff, recvbuff, recvcount, &datatype, &op,
+                    -1, -1, stream, request);
 }
 weftResult_t weftIBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                             weftDataType_t datatype, int root, weftComm_t comm, weftStream_t stream,
                             weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kBroadcast, sendbuff, recvbuff, count, datatype, weftSum, root,
+  return collective(comm, CollType::kBroadcast, sendbuff, recvbuff, count, &datatype, &kNoOp, root,
                     -1, stream, request);
 }
 weftResult_t weftIReduce(const void* sendbuff, void* recvbuff, size_t count,
@@ -312,21 +320,21 @@ weftResult_t weftIReduce(const void* sendbuff, void* recvbuff, size_t count,
                          weftStream_t stream, weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kReduce, sendbuff, recvbuff, count, datatype, op, root, -1,
+  return collective(comm, CollType::kReduce, sendbuff, recvbuff, count, &datatype, &op, root, -1,
                     stream, request);
 }
 weftResult_t weftISend(const void* sendbuff, size_t count, weftDataType_t datatype, int peer,
                        weftComm_t comm, weftStream_t stream, weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kSend, sendbuff, nullptr, count, datatype, weftSum, -1, peer,
+  return collective(comm, CollType::kSend, sendbuff, nullptr, count, &datatype, &kNoOp, -1, peer,
                     stream, request);
 }
 weftResult_t weftIRecv(void* recvbuff, size_t count, weftDataType_t datatype, int peer,
                        weftComm_t comm, weftStream_t stream, weftRequest_t* request) {
   if (request == nullptr)
     return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
-  return collective(comm, CollType::kRecv, nullptr, recvbuff, count, datatype, weftSum, -1, peer,
+  return collective(comm, CollType::kRecv, nullptr, recvbuff, count, &datatype, &kNoOp, -1, peer,
                     stream, request);
 }
 
