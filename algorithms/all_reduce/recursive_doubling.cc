@@ -28,20 +28,29 @@ Status allReduceRecursiveDoubling(const CollDesc& d, Schedule* s) {
     s->recv(r + 1, out);
     return Status::Ok();
   }
-  StepId last;
+  // `cur` holds this rank's partial result: the caller's input until the first reduction writes
+  // `out`.
+  StepId last = kNoStep;
+  Region cur = sendRegion(0, n);
   if (r < 2 * extra) {
-    last = s->recvReduce(r - 1, out, sendRegion(0, n));
-  } else {
-    last = d.inPlace ? kNoStep : s->copy(out, sendRegion(0, n));
+    last = s->recvReduce(r - 1, out, cur);
+    cur = out;
   }
   // Ranks in the power-of-two group, renumbered 0..pow2-1.
   const int v = r < 2 * extra ? r / 2 : r - extra;
   auto real = [&](int vr) { return vr < extra ? 2 * vr + 1 : vr + extra; };
   for (int mask = 1; mask < pow2; mask <<= 1) {
     const int partner = real(v ^ mask);
-    StepId snd = s->send(partner, out, {last});
-    // The reduction overwrites `out` only after this step's send has copied it out.
-    last = s->recvReduce(partner, out, out, {snd});
+    StepId snd = s->send(partner, cur, {last});
+    // The reduction overwrites `out` only after this step's send has copied `cur` out, which
+    // matters when they are the same memory (after the first step, or in place). Out of place, the
+    // first exchange reads the input and writes the output, so send and reduction run
+    // independently.
+    const bool aliases = cur.buf == kRecvBuf || d.inPlace;
+    last = s->recvReduce(
+        partner, out, cur,
+        aliases ? std::initializer_list<StepId>{snd, last} : std::initializer_list<StepId>{last});
+    cur = out;
   }
   s->steps[last].finalize = true;
   if (r < 2 * extra) s->send(r - 1, out, {last});

@@ -27,7 +27,8 @@ struct GroupState {
   std::vector<std::pair<weftComm*, OpCall>> calls;
   Status firstError;
 };
-thread_local GroupState tGroup;
+// initial-exec: a plain offset from the thread pointer instead of a __tls_get_addr call per access.
+__attribute__((tls_model("initial-exec"))) thread_local GroupState tGroup;
 constexpr weftRedOp_t kNoOp = weftSum;  // for collectives that do not reduce
 
 // Runs a body, turning a C++ exception (allocation failure, a bug) into an error code instead of
@@ -135,7 +136,13 @@ Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
   call.desc = d;
   call.send = send;
   call.recv = recv;
-  WEFT_ASSIGN_OR_RETURN(call.algo, comm->tuner.choose(d));
+  if (comm->lastAlgo != nullptr && d == comm->lastDesc) {
+    call.algo = comm->lastAlgo;
+  } else {
+    WEFT_ASSIGN_OR_RETURN(call.algo, comm->tuner.choose(d));
+    comm->lastDesc = d;
+    comm->lastAlgo = call.algo;
+  }
   if (tGroup.depth > 0) {
     if (request != nullptr)
       return Status(weftInvalidUsage,

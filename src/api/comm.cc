@@ -19,7 +19,7 @@ weftComm::~weftComm() {
 namespace weft {
 namespace {
 
-thread_local std::string tLastError;
+__attribute__((tls_model("initial-exec"))) thread_local std::string tLastError;
 
 void poisonComm(weftComm* comm, const Status& s) {
   std::lock_guard<std::mutex> lock(comm->errorMu);

@@ -33,6 +33,9 @@ struct weftComm {
   std::unique_ptr<weft::Transport> transport;
   std::unique_ptr<weft::Engine> engine;
   weft::Tuner tuner;
+  // The tuner's last answer: a training loop repeats the same call, so the estimate is made once.
+  weft::CollDesc lastDesc;
+  const weft::AlgorithmInfo* lastAlgo = nullptr;
   std::atomic<bool> cancel{false};
 
   // Errors: the last message, and the failure that poisoned the communicator (weftSuccess if none).

@@ -1,5 +1,6 @@
 // Communicator life cycle: unique ids, init (rendezvous, host check, transport set-up), destroy and
 // abort.
+#include <sched.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -95,9 +96,19 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   BootstrapOob oob(boot.get());
   WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
                         weft::createShmTransport(rank, nranks, infos[0].commId, shm, oob));
-  WEFT_ASSIGN_OR_RETURN(weftComm * comm,
-                        weft::createComm(rank, nranks, std::move(transport), std::move(boot),
-                                         weft::commOptionsFromConfig()));
+  weft::CommOptions options = weft::commOptionsFromConfig();
+  // More ranks on this host than CPUs to run them: spinning only delays the peer that shares the
+  // CPU, so yield almost at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
+  // otherwise.
+  cpu_set_t cpus;
+  const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  if (nranks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
+    options.wait.spinUs = 2;
+    WEFT_INFO(kInit, "%d local ranks on %d CPUs: spinning at most 2 us before yielding", nranks,
+              ncpus);
+  }
+  WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),
+                                                          std::move(boot), options));
   WEFT_INFO(kInit, "comm %p rank %d of %d ready on host %s (transport shm, id %016llx)",
             static_cast<void*>(comm), rank, nranks, infos[static_cast<size_t>(rank)].host,
             static_cast<unsigned long long>(infos[0].commId));

@@ -48,6 +48,7 @@ struct CollDesc {
   // in every message so that mismatched calls are detected instead of mixing data.
   uint32_t signature() const;
   std::string describe() const;  // "all_reduce count=100 float32 sum"
+  bool operator==(const CollDesc&) const = default;
 };
 
 }  // namespace weft

@@ -39,7 +39,7 @@ std::atomic<uint32_t> gMask{0};
 std::mutex gMu;
 FILE* gFile = nullptr;  // nullptr = stderr
 char gHost[64] = "?";
-thread_local int tRank = -1;
+__attribute__((tls_model("initial-exec"))) thread_local int tRank = -1;
 
 const char* levelName(Level l) {
   switch (l) {

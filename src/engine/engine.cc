@@ -64,15 +64,11 @@ void appendKey(std::string* key, const OpCall& c) {
 
 }  // namespace
 
-Result<const Plan*> Engine::planFor(std::span<const OpCall> calls,
-                                    const std::vector<uint64_t>** scratchOffsets) {
+Result<const Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
   key_.clear();
   for (const OpCall& c : calls)
     appendKey(&key_, c);
-  if (last_ != nullptr && key_ == lastKey_) {
-    *scratchOffsets = &last_->scratchOffsets;
-    return static_cast<const Plan*>(last_->plan.get());
-  }
+  if (last_ != nullptr && key_ == lastKey_) return static_cast<const Cached*>(last_);
   const std::string& key = key_;
   auto it = cache_.find(key);
   if (it == cache_.end()) {
@@ -114,37 +110,39 @@ Result<const Plan*> Engine::planFor(std::span<const OpCall> calls,
     WEFT_ASSIGN_OR_RETURN(Plan plan, compilePlan(merged, chunkBytes_));
     WEFT_TRACE(kColl, "new plan: %zu steps, %zu ops\n%s", merged.steps.size(), plan.ops.size(),
                merged.dump().c_str());
-    Cached c{std::make_unique<Plan>(std::move(plan)), std::move(offsets)};
+    std::vector<PartContext> parts(calls.size());
+    for (size_t i = 0; i < calls.size(); ++i) {
+      const CollDesc& d = calls[i].desc;
+      PartContext& p = parts[i];
+      p.reduce = reduceFn(d.dtype, d.op);
+      p.dtype = d.dtype;
+      p.elemSize = d.elemSize;
+      p.signature = d.signature();
+      p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
+    }
+    Cached c{std::make_unique<Plan>(std::move(plan)), std::move(offsets), std::move(parts)};
     it = cache_.emplace(key, std::move(c)).first;
   }
   lastKey_ = key;
   last_ = &it->second;
-  *scratchOffsets = &it->second.scratchOffsets;
-  return static_cast<const Plan*>(it->second.plan.get());
+  return static_cast<const Cached*>(last_);
 }
 
 Status Engine::run(std::span<const OpCall> calls) {
-  const std::vector<uint64_t>* scratchOffsets = nullptr;
-  WEFT_ASSIGN_OR_RETURN(const Plan* plan, planFor(calls, &scratchOffsets));
+  WEFT_ASSIGN_OR_RETURN(const Cached* cached, planFor(calls));
+  const Plan* plan = cached->plan.get();
   const uint32_t seq = ++opSeq_;
   if (plan->ops.empty()) return Status::Ok();
   WEFT_ASSIGN_OR_RETURN(char* scratch, scratch_.get(plan->scratchBytes));
 
   args_.plan = plan;
   args_.buffers.assign(calls.size() * kBuffersPerPart, nullptr);
-  args_.parts.resize(calls.size());
+  args_.parts = cached->parts;
   for (size_t i = 0; i < calls.size(); ++i) {
-    const CollDesc& d = calls[i].desc;
     args_.buffers[i * kBuffersPerPart + kSendBuf] =
         const_cast<char*>(static_cast<const char*>(calls[i].send));
     args_.buffers[i * kBuffersPerPart + kRecvBuf] = static_cast<char*>(calls[i].recv);
-    args_.buffers[i * kBuffersPerPart + kScratchBuf] = scratch + (*scratchOffsets)[i];
-    PartContext& p = args_.parts[i];
-    p.reduce = reduceFn(d.dtype, d.op);
-    p.dtype = d.dtype;
-    p.elemSize = d.elemSize;
-    p.signature = d.signature();
-    p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
+    args_.buffers[i * kBuffersPerPart + kScratchBuf] = scratch + cached->scratchOffsets[i];
   }
   args_.endpoints.resize(plan->peers.size());
   for (size_t p = 0; p < plan->peers.size(); ++p) {

@@ -52,9 +52,6 @@ class Engine {
   size_t cachedPlans() const { return cache_.size(); }
 
  private:
-  Result<const Plan*> planFor(std::span<const OpCall> calls,
-                              const std::vector<uint64_t>** scratchOffsets);
-
   int rank_, nranks_;
   Transport* transport_;
   uint64_t chunkBytes_;
@@ -65,7 +62,9 @@ class Engine {
   struct Cached {
     std::unique_ptr<Plan> plan;
     std::vector<uint64_t> scratchOffsets;
+    std::vector<PartContext> parts;  // what the executor needs per call, computed once per plan
   };
+  Result<const Cached*> planFor(std::span<const OpCall> calls);
   std::unordered_map<std::string, Cached> cache_;
   std::string lastKey_;
   std::string key_;  // reused, so that a warm call allocates nothing

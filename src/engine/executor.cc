@@ -117,7 +117,7 @@ void Executor::complete(const ExecArgs& a, uint32_t id) {
   const PlanOp& op = a.plan->ops[id];
   for (uint32_t i = 0; i < op.succCount; ++i) {
     const uint32_t s = a.plan->succ[op.succBegin + i];
-    if (--deps_[s] == 0 && isLocal_[s]) ready_.push_back(s);
+    if (--deps_[s] == 0 && a.plan->isLocal[s]) ready_.push_back(s);
   }
   --remaining_;
 }
@@ -128,7 +128,19 @@ Result<bool> Executor::pass(const ExecArgs& a) {
   bool progressed = false;
   for (size_t p = 0; p < plan.peers.size(); ++p) {
     const PeerQueues& q = plan.peers[p];
-    // Receiving side first: it hands slots back and feeds fused sends.
+    // Sending side first: a rank that has data ready publishes it before it looks for its peers' data,
+    // which is what a latency-bound exchange waits on.
+    while (sendHead_[p] < q.sends.size()) {
+      const uint32_t id = q.sends[sendHead_[p]];
+      const PlanOp& op = plan.ops[id];
+      if (deps_[id] != 0 || op.recvPeer >= 0) break;  // fused ops advance from their receiving side
+      WEFT_ASSIGN_OR_RETURN(Outcome o, runOp(a, id));
+      if (o == Outcome::kNotReady) break;
+      ++sendHead_[p];
+      complete(a, id);
+      progressed = true;
+    }
+    // Then the receiving side: it hands slots back and feeds fused sends.
     while (recvHead_[p] < q.recvs.size()) {
       const uint32_t id = q.recvs[recvHead_[p]];
       if (deps_[id] != 0) break;
@@ -143,16 +155,6 @@ Result<bool> Executor::pass(const ExecArgs& a) {
       if (o == Outcome::kNotReady) break;
       ++recvHead_[p];
       if (op.sendPeer >= 0) ++sendHead_[static_cast<size_t>(op.sendPeer)];
-      complete(a, id);
-      progressed = true;
-    }
-    while (sendHead_[p] < q.sends.size()) {
-      const uint32_t id = q.sends[sendHead_[p]];
-      const PlanOp& op = plan.ops[id];
-      if (deps_[id] != 0 || op.recvPeer >= 0) break;  // fused ops advance from their receiving side
-      WEFT_ASSIGN_OR_RETURN(Outcome o, runOp(a, id));
-      if (o == Outcome::kNotReady) break;
-      ++sendHead_[p];
       complete(a, id);
       progressed = true;
     }
@@ -194,12 +196,7 @@ Status Executor::run(const ExecArgs& a) {
   deps_.assign(plan.initialDeps.begin(), plan.initialDeps.end());
   sendHead_.assign(plan.peers.size(), 0);
   recvHead_.assign(plan.peers.size(), 0);
-  isLocal_.assign(nops, 0);
-  ready_.clear();
-  for (uint32_t id : plan.localOps) {
-    isLocal_[id] = 1;
-    if (deps_[id] == 0) ready_.push_back(id);
-  }
+  ready_.assign(plan.initialReady.begin(), plan.initialReady.end());
   remaining_ = nops;
 
   Clock::time_point idleSince{};
@@ -216,8 +213,15 @@ Status Executor::run(const ExecArgs& a) {
       idlePolls = 0;
       continue;
     }
-    // Nothing moved: back off. Reading the clock costs ~20 ns, so spin a little between reads.
-    if (idlePolls++ == 0) {
+    // Nothing moved: back off. The first polls cost no clock read (a peer's reply usually arrives
+    // within a few hundred nanoseconds); after that the clock is read every 16 polls. With few CPUs
+    // per rank (a short spin), a waiting rank goes on to yield almost at once.
+    const uint32_t kFreePolls = a.wait.spinUs >= 10 ? 128 : 16;
+    if (++idlePolls < kFreePolls) {
+      if (idlePolls > 8) WEFT_CPU_RELAX();
+      continue;
+    }
+    if (idlePolls == kFreePolls) {
       idleSince = Clock::now();
       lastPeerCheck = idleSince;
       continue;

@@ -68,7 +68,6 @@ class Executor {
   std::vector<uint32_t> deps_;
   std::vector<uint32_t> sendHead_, recvHead_;
   std::vector<uint32_t> ready_;
-  std::vector<uint8_t> isLocal_;
   size_t remaining_ = 0;
 };
 

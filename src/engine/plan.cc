@@ -110,6 +110,11 @@ Result<Plan> compilePlan(const Schedule& s, uint64_t chunkBytes) {
       }
     }
   }
+  plan.isLocal.assign(total, 0);
+  for (uint32_t id : plan.localOps) {
+    plan.isLocal[id] = 1;
+    if (plan.initialDeps[id] == 0) plan.initialReady.push_back(id);
+  }
   for (uint32_t id = 0; id < total; ++id) {
     plan.ops[id].succBegin = static_cast<uint32_t>(plan.succ.size());
     plan.ops[id].succCount = static_cast<uint32_t>(succ[id].size());

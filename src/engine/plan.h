@@ -40,7 +40,9 @@ struct Plan {
   std::vector<uint32_t> succ;
   std::vector<uint32_t> initialDeps;  // per op
   std::vector<PeerQueues> peers;
-  std::vector<uint32_t> localOps;  // copy/reduce ops, any order
+  std::vector<uint32_t> localOps;      // copy/reduce ops, any order
+  std::vector<uint8_t> isLocal;        // per op: 1 for copy/reduce
+  std::vector<uint32_t> initialReady;  // local ops with no dependencies
   uint64_t scratchBytes = 0;
   uint64_t chunkBytes = 0;
   uint32_t nsteps = 0;

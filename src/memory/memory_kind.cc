@@ -2,8 +2,6 @@
 
 #include <dlfcn.h>
 
-#include <mutex>
-
 namespace weft {
 namespace {
 
@@ -23,20 +21,21 @@ struct CudaRuntime {
   CudaGetLastErrorFn getLastError = nullptr;
 };
 
+// Only if the process already has the CUDA runtime loaded: weft never loads a device runtime for a
+// host-only program (that would cost start-up time and memory). Looked up once; a function-local
+// static costs one load per call afterwards.
 const CudaRuntime& cuda() {
-  static CudaRuntime rt;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    // Only if the process already has the CUDA runtime loaded: weft never loads a device runtime
-    // for a host-only program (that would cost start-up time and memory).
+  static const CudaRuntime rt = [] {
+    CudaRuntime r;
     void* h = dlopen("libcudart.so", RTLD_NOW | RTLD_NOLOAD);
     if (h == nullptr) h = dlopen("libcudart.so.12", RTLD_NOW | RTLD_NOLOAD);
     if (h == nullptr) h = dlopen("libcudart.so.13", RTLD_NOW | RTLD_NOLOAD);
-    if (h == nullptr) return;
-    rt.getAttributes =
+    if (h == nullptr) return r;
+    r.getAttributes =
         reinterpret_cast<CudaPointerGetAttributesFn>(dlsym(h, "cudaPointerGetAttributes"));
-    rt.getLastError = reinterpret_cast<CudaGetLastErrorFn>(dlsym(h, "cudaGetLastError"));
-  });
+    r.getLastError = reinterpret_cast<CudaGetLastErrorFn>(dlsym(h, "cudaGetLastError"));
+    return r;
+  }();
   return rt;
 }
 
