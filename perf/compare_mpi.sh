@@ -107,7 +107,8 @@ to_bytes() {
   [[ $n =~ ^[0-9]+$ ]] || die "bad size $v"
   echo $((n * mult))
 }
-MINB=8 MAXB=$((64 << 20)) FACTOR=4 STEP=0
+MINB=8 MAXB=$((64 << 20)) FACTOR=4
+# shellcheck disable=SC2086  # word splitting wanted
 set -- $SIZES
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || die "bad -s \"$SIZES\""
@@ -115,14 +116,14 @@ while [ $# -gt 0 ]; do
     -b) MINB=$(to_bytes "$2") ;;
     -e) MAXB=$(to_bytes "$2") ;;
     -f) FACTOR=$2 ;;
-    -i) STEP=$(to_bytes "$2") FACTOR=1 ;;
-    *) die "-s takes -b, -e, -f and -i only" ;;
+    *) die "-s takes -b, -e and -f only" ;;
   esac
   shift 2
 done
-[ "$MINB" -ge 1 ] && [ "$MAXB" -ge "$MINB" ] || die "bad sizes \"$SIZES\""
-[ "$FACTOR" -ge 2 ] || [ "$STEP" -ge 1 ] || die "sizes need -f >= 2 or -i"
-[ "$FACTOR" -ge 2 ] || die "mpi_coll_bench only knows -f: use -f >= 2"
+if [ "$MINB" -lt 1 ] || [ "$MAXB" -lt "$MINB" ]; then die "bad sizes \"$SIZES\""; fi
+if ! [[ $FACTOR =~ ^[0-9]+$ ]] || [ "$FACTOR" -lt 2 ]; then
+  die "-s: mpi_coll_bench only steps by a factor: use -f >= 2"
+fi
 SIZE_LIST=()
 for ((s = MINB; s <= MAXB; s *= FACTOR)); do SIZE_LIST+=("$s"); done
 [ "${SIZE_LIST[-1]}" -eq "$MAXB" ] || SIZE_LIST+=("$MAXB")
@@ -198,11 +199,11 @@ run_weft() {  # coll np rep
 }
 
 run_mpi() {  # cfg coll np rep
-  local cfg=$1 c=$2 np=$3 r=$4 f rc=0 op args=()
+  local cfg=$1 c=$2 np=$3 r=$4 f rc=0 op args=() iargs=()
   op=$(mpi_name "$c")
   [ -n "$op" ] || return 0
   f=$OUTDIR/raw/mpi-${cfg}_${c}_np${np}_rep${r}.txt
-  args=(--allow-run-as-root -np "$np" --mca pml ob1 --mca btl self,vader)
+  args=(--allow-run-as-root -np "$np" --mca pml ob1 --mca btl "self,vader")
   [ "$np" -gt "$CORES" ] && args+=(--oversubscribe)
   [ "$cfg" = vader_nofree ] && args+=("${NOFREE[@]}")
   if [ "$ITERS" = auto ]; then

@@ -76,7 +76,7 @@ def split_label(label):
 def fmt_bw(x):
     if x is None:
         return "—"
-    return f"{x:.3f}" if x < 100 else f"{x:.1f}"
+    return f"{x:.3g}" if x < 100 else f"{x:.1f}"
 
 
 def fmt_ratio(x):

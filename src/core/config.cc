@@ -59,7 +59,8 @@ const std::vector<Param> kParams = {
      "Where shared-memory segments are created (they are unlinked once every local rank has mapped "
      "them)."},
     {"WEFT_SPIN_US", Type::kInt, "50", "0..1000000",
-     "Microseconds a waiting rank polls before it starts yielding the CPU."},
+     "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a host has "
+     "more ranks than CPUs, 2 us: spinning there only delays the peer that shares the CPU."},
     {"WEFT_YIELD_US", Type::kInt, "500", "0..1000000",
      "Microseconds a waiting rank yields before it sleeps until woken."},
     {"WEFT_ALGO", Type::kString, "", "coll:algo[,algo];... (see docs/algorithms.md)",
