@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages weft needs to build, test and benchmark. Skips apt when everything is there.
 set -euo pipefail
-packages=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libhwloc-dev hwloc-nox iproute2 procps)
+packages=(g++ gcc cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libhwloc-dev hwloc-nox iproute2 procps)
 if [ "${1:-}" = "--peers" ]; then
   # Peers for the side-by-side comparison (perf/compare_mpi.sh).
   packages+=(openmpi-bin libopenmpi-dev)
