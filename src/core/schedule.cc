@@ -50,76 +50,52 @@ StepId Schedule::add(const Step& s, const std::vector<StepId>& after) {
   return static_cast<StepId>(steps.size() - 1);
 }
 
-StepId Schedule::send(int peer, Region src, std::initializer_list<StepId> after) {
+namespace {
+Step makeStep(StepKind kind, int sendPeer, int recvPeer, Region dst, Region src) {
   Step s;
-  s.kind = StepKind::kSend;
-  s.sendPeer = peer;
+  s.kind = kind;
+  s.sendPeer = sendPeer;
+  s.recvPeer = recvPeer;
+  s.dst = dst;
   s.src = src;
-  return add(s, after);
+  return s;
+}
+const Region kNone{};
+}  // namespace
+
+StepId Schedule::send(int peer, Region src, std::initializer_list<StepId> after) {
+  return add(makeStep(StepKind::kSend, peer, -1, kNone, src), after);
 }
 
 StepId Schedule::recv(int peer, Region dst, std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kRecv;
-  s.recvPeer = peer;
-  s.dst = dst;
-  return add(s, after);
+  return add(makeStep(StepKind::kRecv, -1, peer, dst, kNone), after);
 }
 
 StepId Schedule::recvReduce(int peer, Region dst, Region src, std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kRecvReduce;
-  s.recvPeer = peer;
-  s.dst = dst;
-  s.src = src;
-  return add(s, after);
+  return add(makeStep(StepKind::kRecvReduce, -1, peer, dst, src), after);
 }
 
 StepId Schedule::recvReduceSend(int recvPeer, int sendPeer, Region src,
                                 std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kRecvReduceSend;
-  s.recvPeer = recvPeer;
-  s.sendPeer = sendPeer;
-  s.src = src;
-  return add(s, after);
+  return add(makeStep(StepKind::kRecvReduceSend, sendPeer, recvPeer, kNone, src), after);
 }
 
 StepId Schedule::recvReduceCopySend(int recvPeer, int sendPeer, Region dst, Region src,
                                     std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kRecvReduceCopySend;
-  s.recvPeer = recvPeer;
-  s.sendPeer = sendPeer;
-  s.dst = dst;
-  s.src = src;
-  return add(s, after);
+  return add(makeStep(StepKind::kRecvReduceCopySend, sendPeer, recvPeer, dst, src), after);
 }
 
 StepId Schedule::recvCopySend(int recvPeer, int sendPeer, Region dst,
                               std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kRecvCopySend;
-  s.recvPeer = recvPeer;
-  s.sendPeer = sendPeer;
-  s.dst = dst;
-  return add(s, after);
+  return add(makeStep(StepKind::kRecvCopySend, sendPeer, recvPeer, dst, kNone), after);
 }
 
 StepId Schedule::copy(Region dst, Region src, std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kCopy;
-  s.dst = dst;
-  s.src = src;
-  return add(s, after);
+  return add(makeStep(StepKind::kCopy, -1, -1, dst, src), after);
 }
 
 StepId Schedule::reduce(Region dst, Region src, std::initializer_list<StepId> after) {
-  Step s;
-  s.kind = StepKind::kReduce;
-  s.dst = dst;
-  s.src = src;
-  return add(s, after);
+  return add(makeStep(StepKind::kReduce, -1, -1, dst, src), after);
 }
 
 void Schedule::append(const Schedule& other, uint16_t part) {
