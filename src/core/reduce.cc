@@ -651,8 +651,16 @@ void divide(void* dst, const void* src, size_t count, weftDataType_t dtype, uint
 }
 
 void copyBytes(void* dst, const void* src, size_t bytes) {
-#if WEFT_REDUCE_X86
   if (bytes >= kNonTemporalCopyBytes) {
+    copyBytesStreaming(dst, src, bytes);
+    return;
+  }
+  if (bytes != 0) std::memcpy(dst, src, bytes);
+}
+
+void copyBytesStreaming(void* dst, const void* src, size_t bytes) {
+#if WEFT_REDUCE_X86
+  if (bytes >= 64) {
     char* d = static_cast<char*>(dst);
     const char* s = static_cast<const char*>(src);
     const size_t head = (16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15;

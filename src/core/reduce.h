@@ -44,6 +44,10 @@ void reduce(void* dst, const void* a, const void* b, size_t count, weftDataType_
 // copy of src.
 void divide(void* dst, const void* src, size_t count, weftDataType_t dtype, uint64_t divisor);
 
+// memcpy with non-temporal stores whatever the size (from 64 bytes on, on x86-64): for output that
+// is not read back soon, such as the final chunks of a collective larger than the caches.
+void copyBytesStreaming(void* dst, const void* src, size_t bytes);
+
 // From this size on copyBytes uses non-temporal stores (the destination is not read back soon, and
 // the stores skip the read-for-ownership of each line).
 inline constexpr size_t kNonTemporalCopyBytes = size_t{1} << 20;

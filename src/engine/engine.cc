@@ -38,6 +38,11 @@ Engine::Engine(int rank, int nranks, Transport* transport, uint64_t chunkBytes, 
 
 namespace {
 
+// Out-of-place calls whose output is at least this large write it with streaming stores (a few
+// times the L2 of a core). In place, the output lines were just read as input and sit in cache:
+// plain stores win there.
+constexpr uint64_t kStreamOutputBytes = 8u << 20;
+
 // The cache key: everything a schedule depends on, per call, as raw bytes.
 void appendKey(std::string* key, const OpCall& c) {
   struct {
@@ -119,6 +124,7 @@ Result<const Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
       p.elemSize = d.elemSize;
       p.signature = d.signature();
       p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
+      p.streamOutput = d.recvBufBytes() >= kStreamOutputBytes && !d.inPlace;
     }
     Cached c{std::make_unique<Plan>(std::move(plan)), std::move(offsets), std::move(parts)};
     it = cache_.emplace(key, std::move(c)).first;

@@ -22,6 +22,16 @@ inline char* at(const ExecArgs& a, const Region& r) {
   return a.buffers[r.buf] + r.offset;
 }
 
+// Copies into a region; the user's output of a large call is written with streaming stores.
+inline void copyOut(const PartContext& p, const Region& r, void* dst, const void* src,
+                    uint64_t bytes) {
+  if (p.streamOutput && r.buf % kBuffersPerPart == kRecvBuf) {
+    copyBytesStreaming(dst, src, bytes);
+  } else {
+    copyBytes(dst, src, bytes);
+  }
+}
+
 inline void finalizeInto(const PartContext& p, void* data, uint64_t bytes) {
   if (p.avgDivisor > 1 && bytes > 0) divide(data, data, bytes / p.elemSize, p.dtype, p.avgDivisor);
 }
@@ -79,7 +89,7 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       copyBytes(outData, at(a, op.src), n);
       break;
     case StepKind::kRecv:
-      copyBytes(at(a, op.dst), inData, n);
+      copyOut(part, op.dst, at(a, op.dst), inData, n);
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kRecvReduce:
@@ -91,13 +101,14 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       if (op.finalize) finalizeInto(part, outData, n);
       break;
     case StepKind::kRecvReduceCopySend:
-      if (count > 0) part.reduce(at(a, op.dst), at(a, op.src), inData, count);
-      if (op.finalize) finalizeInto(part, at(a, op.dst), n);
-      copyBytes(outData, at(a, op.dst), n);
+      // Reduce into the outgoing slot (it stays in cache for the peer), then copy it to the output.
+      if (count > 0) part.reduce(outData, at(a, op.src), inData, count);
+      if (op.finalize) finalizeInto(part, outData, n);
+      copyOut(part, op.dst, at(a, op.dst), outData, n);
       break;
     case StepKind::kRecvCopySend:
-      copyBytes(at(a, op.dst), inData, n);
       copyBytes(outData, inData, n);
+      copyOut(part, op.dst, at(a, op.dst), inData, n);
       break;
     case StepKind::kCopy:
       if (at(a, op.dst) != at(a, op.src)) copyBytes(at(a, op.dst), at(a, op.src), n);
@@ -128,8 +139,8 @@ Result<bool> Executor::pass(const ExecArgs& a) {
   bool progressed = false;
   for (size_t p = 0; p < plan.peers.size(); ++p) {
     const PeerQueues& q = plan.peers[p];
-    // Sending side first: a rank that has data ready publishes it before it looks for its peers' data,
-    // which is what a latency-bound exchange waits on.
+    // Sending side first: a rank that has data ready publishes it before it looks for its peers'
+    // data, which is what a latency-bound exchange waits on.
     while (sendHead_[p] < q.sends.size()) {
       const uint32_t id = q.sends[sendHead_[p]];
       const PlanOp& op = plan.ops[id];

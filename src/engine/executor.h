@@ -25,6 +25,10 @@ struct PartContext {
   uint64_t elemSize = 1;
   uint32_t signature = 0;
   uint64_t avgDivisor = 0;  // nranks when the op is avg, else 0
+  // Final output written with non-temporal stores: the call is larger than the caches, so the
+  // output will not be read back from them, and streaming stores skip each line's
+  // read-for-ownership.
+  bool streamOutput = false;
 };
 
 struct WaitPolicy {
