@@ -31,19 +31,6 @@ struct GroupState {
 __attribute__((tls_model("initial-exec"))) thread_local GroupState tGroup;
 constexpr weftRedOp_t kNoOp = weftSum;  // for collectives that do not reduce
 
-// Runs a body, turning a C++ exception (allocation failure, a bug) into an error code instead of
-// letting it cross the C ABI.
-template <typename F>
-weftResult_t guarded(weftComm* comm, F&& body) {
-  try {
-    return weft::reportError(comm, body());
-  } catch (const std::bad_alloc&) {
-    return weft::reportError(comm, Status(weftSystemError, "out of memory"));
-  } catch (const std::exception& e) {
-    return weft::reportError(comm, errorStatus(weftInternalError, "internal error: %s", e.what()));
-  }
-}
-
 Status checkComm(const weftComm* comm) {
   if (comm == nullptr) return Status(weftInvalidArgument, "comm is NULL");
   return Status::Ok();
@@ -166,7 +153,7 @@ weftResult_t collective(weftComm* comm, CollType type, const void* send, void* r
                         const weftDataType_t* dtype, const weftRedOp_t* op, int root, int peer,
                         weftStream_t stream, weftRequest_t* request) {
   if (request != nullptr) *request = nullptr;
-  return guarded(comm, [&]() -> Status {
+  return weft::guarded(comm, [&]() -> Status {
     CollDesc d;
     // A C caller may pass any integer in an enum argument: read the bits, not the enum, so that a
     // bad value is reported rather than being undefined behaviour.
@@ -225,7 +212,7 @@ const char* weftGetLastError(weftComm_t comm) {
 }
 
 weftResult_t weftCommGetAsyncError(weftComm_t comm, weftResult_t* asyncError) {
-  return guarded(comm, [&]() -> Status {
+  return weft::guarded(comm, [&]() -> Status {
     WEFT_TRY(checkComm(comm));
     if (asyncError == nullptr) return Status(weftInvalidArgument, "asyncError is NULL");
     *asyncError = static_cast<weftResult_t>(comm->asyncError.load());
@@ -234,7 +221,7 @@ weftResult_t weftCommGetAsyncError(weftComm_t comm, weftResult_t* asyncError) {
 }
 
 weftResult_t weftCommCount(const weftComm_t comm, int* count) {
-  return guarded(nullptr, [&]() -> Status {
+  return weft::guarded(nullptr, [&]() -> Status {
     WEFT_TRY(checkComm(comm));
     if (count == nullptr) return Status(weftInvalidArgument, "count is NULL");
     *count = comm->nranks;
@@ -243,7 +230,7 @@ weftResult_t weftCommCount(const weftComm_t comm, int* count) {
 }
 
 weftResult_t weftCommUserRank(const weftComm_t comm, int* rank) {
-  return guarded(nullptr, [&]() -> Status {
+  return weft::guarded(nullptr, [&]() -> Status {
     WEFT_TRY(checkComm(comm));
     if (rank == nullptr) return Status(weftInvalidArgument, "rank is NULL");
     *rank = comm->rank;
@@ -396,7 +383,7 @@ weftResult_t weftGroupEnd(void) {
     return weft::reportError(nullptr,
                              first.withContext("a call in the group was invalid, so none ran"));
   weftComm* lastComm = nullptr;
-  return guarded(nullptr, [&]() -> Status {
+  return weft::guarded(nullptr, [&]() -> Status {
     // One merged execution per communicator, in the order communicators first appeared.
     std::vector<weftComm*> comms;
     for (auto& [c, call] : calls)

@@ -98,12 +98,7 @@ Status commExecute(weftComm* comm, std::span<const OpCall> calls) {
   weftRequest req;
   req.comm = comm;
   req.calls.assign(calls.begin(), calls.end());
-  comm->pending.fetch_add(1);
-  {
-    std::lock_guard<std::mutex> lock(comm->queueMu);
-    comm->queue.push_back(&req);
-  }
-  comm->queueCv.notify_one();
+  WEFT_TRY(commPost(comm, &req));
   std::unique_lock<std::mutex> lock(req.mu);
   req.cv.wait(lock, [&] { return req.done; });
   return req.result;

@@ -81,4 +81,17 @@ const char* lastErrorFor(weftComm* comm);
 // Records an error for weftGetLastError (thread and, if given, communicator) and returns its code.
 weftResult_t reportError(weftComm* comm, const Status& status);
 
+// Runs the body of a C entry point: records its error (weftGetLastError) and turns a C++ exception
+// (allocation failure, a bug) into an error code instead of letting it cross the C ABI.
+template <typename F>
+weftResult_t guarded(weftComm* comm, F&& body) {
+  try {
+    return reportError(comm, body());
+  } catch (const std::bad_alloc&) {
+    return reportError(comm, Status(weftSystemError, "out of memory"));
+  } catch (const std::exception& e) {
+    return reportError(comm, errorStatus(weftInternalError, "internal error: %s", e.what()));
+  }
+}
+
 }  // namespace weft

@@ -181,24 +181,12 @@ Status fromEnv(int* rank, int* size, std::string* root) {
   return Status::Ok();
 }
 
-template <typename F>
-weftResult_t guardedInit(F&& body) {
-  try {
-    return weft::reportError(nullptr, body());
-  } catch (const std::bad_alloc&) {
-    return weft::reportError(nullptr, Status(weftSystemError, "out of memory"));
-  } catch (const std::exception& e) {
-    return weft::reportError(nullptr,
-                             errorStatus(weftInternalError, "internal error: %s", e.what()));
-  }
-}
-
 }  // namespace
 
 extern "C" {
 
 weftResult_t weftGetUniqueId(weftUniqueId* uniqueId) {
-  return guardedInit([&]() -> Status {
+  return weft::guarded(nullptr, [&]() -> Status {
     if (uniqueId == nullptr) return Status(weftInvalidArgument, "uniqueId is NULL");
     WEFT_TRY(weft::config::load());
     return weft::bootstrap::createUniqueId(uniqueId);
@@ -206,11 +194,11 @@ weftResult_t weftGetUniqueId(weftUniqueId* uniqueId) {
 }
 
 weftResult_t weftCommInitRank(weftComm_t* comm, int nranks, weftUniqueId commId, int rank) {
-  return guardedInit([&]() -> Status { return initRank(comm, nranks, commId, rank); });
+  return weft::guarded(nullptr, [&]() -> Status { return initRank(comm, nranks, commId, rank); });
 }
 
 weftResult_t weftCommInitFromEnv(weftComm_t* comm) {
-  return guardedInit([&]() -> Status {
+  return weft::guarded(nullptr, [&]() -> Status {
     if (comm == nullptr)
       return Status(weftInvalidArgument, "comm is NULL (pass the address of a weftComm_t)");
     int rank = 0, size = 0;

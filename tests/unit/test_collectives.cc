@@ -180,6 +180,33 @@ TEST_P(Collectives, MatchReference) {
 
 INSTANTIATE_TEST_SUITE_P(InMemory, Collectives, testing::ValuesIn(allCases()), caseName);
 
+// Failures collected from every rank's thread, reported once all have joined.
+struct Failures {
+  std::mutex mu;
+  std::vector<std::string> list;
+  void add(int n, int r, const std::string& what) {
+    if (what.empty()) return;
+    std::lock_guard<std::mutex> lock(mu);
+    list.push_back("n=" + std::to_string(n) + " rank " + std::to_string(r) + ": " + what);
+  }
+  ~Failures() {
+    for (const std::string& f : list)
+      ADD_FAILURE() << f;
+  }
+};
+
+// A float32 sum all-reduce of `count` elements on this rank: "" or what went wrong.
+std::string allReduceFloatSum(int n, int r, weftComm_t comm, uint64_t count) {
+  std::vector<char> in = fillInput(weftSum, weftFloat32, n, r, count);
+  std::vector<char> out(count * 4), want(count * 4);
+  for (uint64_t i = 0; i < count; ++i)
+    storeValue(weftFloat32, reduceRef(weftSum, weftFloat32, n, i), want.data() + i * 4);
+  if (weftAllReduce(in.data(), out.data(), count, weftFloat32, weftSum, comm, nullptr) !=
+      weftSuccess)
+    return std::string("all_reduce failed: ") + weftGetLastError(comm);
+  return compareElems(weftFloat32, out.data(), want.data(), count);
+}
+
 // Large buffers through bigger slots: pipelining over many chunks with several in flight.
 TEST(CollectivesLarge, AllReduceRingSeveralMiB) {
   for (int n : {2, 3, 5, 8}) {
@@ -188,28 +215,11 @@ TEST(CollectivesLarge, AllReduceRingSeveralMiB) {
     opt.nslots = 4;
     opt.algo = "allreduce:ring";
     const uint64_t count = (3u << 20) / 4 + 7;  // ~3 MiB of float32, not a multiple of anything
-    std::mutex mu;
-    std::vector<std::string> failures;
+    Failures failures;
     runRanks(
         n,
-        [&](int r, weftComm_t comm) {
-          std::vector<char> in = fillInput(weftSum, weftFloat32, n, r, count);
-          std::vector<char> out(count * 4), want(count * 4);
-          for (uint64_t i = 0; i < count; ++i)
-            storeValue(weftFloat32, reduceRef(weftSum, weftFloat32, n, i), want.data() + i * 4);
-          ASSERT_EQ(
-              weftAllReduce(in.data(), out.data(), count, weftFloat32, weftSum, comm, nullptr),
-              weftSuccess)
-              << weftGetLastError(comm);
-          std::string diff = compareElems(weftFloat32, out.data(), want.data(), count);
-          std::lock_guard<std::mutex> lock(mu);
-          if (!diff.empty())
-            failures.push_back("n=" + std::to_string(n) + " rank " + std::to_string(r) + ": " +
-                               diff);
-        },
+        [&](int r, weftComm_t comm) { failures.add(n, r, allReduceFloatSum(n, r, comm, count)); },
         opt);
-    for (const std::string& f : failures)
-      ADD_FAILURE() << f;
   }
 }
 
@@ -221,42 +231,34 @@ TEST(CollectivesLarge, StreamingOutputAllReduceAndAllGather) {
     opt.slotBytes = 128 * 1024;
     opt.nslots = 8;
     const uint64_t count = (9u << 20) / 4 + 5;  // all-reduce output just over 9 MiB
-    std::mutex mu;
-    std::vector<std::string> failures;
+    Failures failures;
     runRanks(
         n,
         [&](int r, weftComm_t comm) {
-          std::vector<char> in = fillInput(weftSum, weftFloat32, n, r, count);
-          std::vector<char> out(count * 4), want(count * 4);
-          for (uint64_t i = 0; i < count; ++i)
-            storeValue(weftFloat32, reduceRef(weftSum, weftFloat32, n, i), want.data() + i * 4);
-          ASSERT_EQ(
-              weftAllReduce(in.data(), out.data(), count, weftFloat32, weftSum, comm, nullptr),
-              weftSuccess)
-              << weftGetLastError(comm);
-          std::string diff = compareElems(weftFloat32, out.data(), want.data(), count);
+          failures.add(n, r, allReduceFloatSum(n, r, comm, count));
           // All-gather: n blocks of count/n floats each, rank-specific.
           const uint64_t blk = count / static_cast<uint64_t>(n);
+          auto value = [](int q, uint64_t i) {
+            return static_cast<float>((q * 7 + static_cast<int>(i % 997)) % 100);
+          };
           std::vector<float> mine(blk), all(blk * static_cast<uint64_t>(n));
           for (uint64_t i = 0; i < blk; ++i)
-            mine[i] = static_cast<float>((r * 7 + static_cast<int>(i % 997)) % 100);
-          ASSERT_EQ(weftAllGather(mine.data(), all.data(), blk, weftFloat32, comm, nullptr),
-                    weftSuccess);
-          for (int q = 0; q < n && diff.empty(); ++q)
+            mine[i] = value(r, i);
+          if (weftAllGather(mine.data(), all.data(), blk, weftFloat32, comm, nullptr) !=
+              weftSuccess) {
+            failures.add(n, r, std::string("all_gather failed: ") + weftGetLastError(comm));
+            return;
+          }
+          for (int q = 0; q < n; ++q)
             for (uint64_t i = 0; i < blk; ++i)
-              if (all[q * blk + i] !=
-                  static_cast<float>((q * 7 + static_cast<int>(i % 997)) % 100)) {
-                diff = "all_gather block " + std::to_string(q) + " element " + std::to_string(i);
-                break;
+              if (all[q * blk + i] != value(q, i)) {
+                failures.add(
+                    n, r,
+                    "all_gather block " + std::to_string(q) + " element " + std::to_string(i));
+                return;
               }
-          std::lock_guard<std::mutex> lock(mu);
-          if (!diff.empty())
-            failures.push_back("n=" + std::to_string(n) + " rank " + std::to_string(r) + ": " +
-                               diff);
         },
         opt);
-    for (const std::string& f : failures)
-      ADD_FAILURE() << f;
   }
 }
 
