@@ -55,11 +55,11 @@ void progressLoop(weftComm* comm) {
     Status s = comm->cancel.load() ? Status(weftRemoteError, "the communicator was aborted")
                                    : runNow(comm, req->calls);
     comm->pending.fetch_sub(1);
-    {
-      std::lock_guard<std::mutex> lock(req->mu);
-      req->result = s;
-      req->done = true;
-    }
+    // Notify while holding the lock: once it is released the waiter may free the request (weftWait
+    // deletes it; commExecute's lives on its stack), so this thread must not touch it afterwards.
+    std::lock_guard<std::mutex> lock(req->mu);
+    req->result = s;
+    req->done = true;
     req->cv.notify_all();
   }
 }
