@@ -23,4 +23,9 @@ Status allGatherRing(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double allGatherRingCost(const CollDesc& d, const LevelCost& c) {
+  const double p = d.nranks, n = static_cast<double>(d.bytes());
+  return (p - 1) * (c.alphaUs + n * c.betaUsPerByte);
+}
+
 }  // namespace weft::algo

@@ -57,4 +57,11 @@ Status allReduceRecursiveDoubling(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double allReduceRecursiveDoublingCost(const CollDesc& d, const LevelCost& c) {
+  const double n = static_cast<double>(d.bytes());
+  const double exchange = c.alphaUs + n * (c.betaUsPerByte + c.gammaUsPerByte);
+  if (isPow2(d.nranks)) return log2Floor(d.nranks) * exchange;
+  return log2Floor(d.nranks) * exchange + exchange + c.alphaUs + n * c.betaUsPerByte;
+}
+
 }  // namespace weft::algo

@@ -43,4 +43,10 @@ Status allReduceRing(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double allReduceRingCost(const CollDesc& d, const LevelCost& c) {
+  const double p = d.nranks, n = static_cast<double>(d.bytes());
+  return 2 * (p - 1) * c.alphaUs + 2 * (p - 1) / p * n * c.betaUsPerByte +
+         (p - 1) / p * n * c.gammaUsPerByte;
+}
+
 }  // namespace weft::algo

@@ -27,4 +27,8 @@ Status broadcastBinomialTree(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double broadcastBinomialTreeCost(const CollDesc& d, const LevelCost& c) {
+  return log2Ceil(d.nranks) * c.alphaUs + static_cast<double>(d.bytes()) * c.betaUsPerByte;
+}
+
 }  // namespace weft::algo

@@ -14,4 +14,8 @@ Status recvDirect(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double p2pDirectCost(const CollDesc& d, const LevelCost& c) {
+  return c.alphaUs + static_cast<double>(d.bytes()) * c.betaUsPerByte;
+}
+
 }  // namespace weft::algo

@@ -35,4 +35,9 @@ Status reduceBinomialTree(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double reduceBinomialTreeCost(const CollDesc& d, const LevelCost& c) {
+  return log2Ceil(d.nranks) * c.alphaUs +
+         static_cast<double>(d.bytes()) * (c.betaUsPerByte + c.gammaUsPerByte);
+}
+
 }  // namespace weft::algo

@@ -23,4 +23,9 @@ Status reduceScatterRing(const CollDesc& d, Schedule* s) {
   return Status::Ok();
 }
 
+double reduceScatterRingCost(const CollDesc& d, const LevelCost& c) {
+  const double p = d.nranks, n = static_cast<double>(d.bytes());
+  return (p - 1) * (c.alphaUs + n * (c.betaUsPerByte + c.gammaUsPerByte));
+}
+
 }  // namespace weft::algo

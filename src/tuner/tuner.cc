@@ -23,10 +23,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-double log2ceil(int p) {
-  return std::ceil(std::log2(static_cast<double>(p)));
-}
-
 }  // namespace
 
 Result<AlgoOverride> parseAlgoOverride(const std::string& text) {
@@ -83,29 +79,10 @@ Result<AlgoOverride> parseAlgoOverride(const std::string& text) {
 }
 
 double estimateUs(const AlgorithmInfo& algo, const CollDesc& d, const CostModel& m) {
-  const double p = d.nranks, n = static_cast<double>(d.bytes());
-  const double a = m.alphaUs, b = m.betaUsPerByte, g = m.gammaUsPerByte;
-  auto is = [&](const char* name) { return std::strcmp(algo.name, name) == 0; };
-  if (d.nranks == 1) return n * b;
-  switch (d.type) {
-    case CollType::kAllReduce:
-      if (is("ring")) return 2 * (p - 1) * a + 2 * (p - 1) / p * n * b + (p - 1) / p * n * g;
-      if (is("recursive_doubling")) {
-        const bool pow2 = (d.nranks & (d.nranks - 1)) == 0;
-        return (std::floor(std::log2(p)) + (pow2 ? 0 : 2)) * (a + n * b + n * g) +
-               (pow2 ? 0 : n * b);
-      }
-      break;
-    case CollType::kAllGather:
-    case CollType::kReduceScatter:
-      return (p - 1) * a + (p - 1) * n * (b + (d.type == CollType::kReduceScatter ? g : 0));
-    case CollType::kBroadcast:
-    case CollType::kReduce:
-      return log2ceil(d.nranks) * a + n * (b + (d.type == CollType::kReduce ? g : 0));
-    default:
-      return a + n * b;
-  }
-  return std::numeric_limits<double>::infinity();
+  // Every rank is on one node until the topology layer says otherwise.
+  const LevelCost& level = m.intra;
+  if (d.nranks == 1) return static_cast<double>(d.bytes()) * level.betaUsPerByte;
+  return algo.cost(d, level);
 }
 
 Result<const AlgorithmInfo*> Tuner::choose(const CollDesc& d) const {

@@ -13,12 +13,6 @@
 
 namespace weft {
 
-struct CostModel {
-  double alphaUs = 0.5;          // per step (one shared-memory hand-off)
-  double betaUsPerByte = 1e-4;   // ~10 GB/s per copy
-  double gammaUsPerByte = 5e-5;  // ~20 GB/s per reduction
-};
-
 // A parsed WEFT_ALGO: per collective, the allowed algorithms (empty = all) or the excluded ones.
 struct AlgoOverride {
   bool set[static_cast<int>(CollType::kCount)] = {};
@@ -31,6 +25,7 @@ struct AlgoOverride {
 // weftInvalidArgument naming it.
 Result<AlgoOverride> parseAlgoOverride(const std::string& text);
 
+// The algorithm's estimated time for the call; a single rank costs one local copy.
 double estimateUs(const AlgorithmInfo& algo, const CollDesc& desc, const CostModel& model);
 
 class Tuner {

@@ -1,0 +1,36 @@
+// The cost model algorithms are estimated with: per link level, a latency per hand-off (alpha), a
+// time per byte moved through a message (beta), per byte reduced (gamma), per byte moved by a
+// single copy from a peer's memory (one-sided steps) and the cost of one synchronisation of the
+// ranks. Each algorithm states its own formula in these terms next to its schedule builder; the
+// tuner evaluates them for the level a call spans. The defaults were measured on a 2-core
+// shared-memory machine; weft-tune measures them and writes a tuning file (WEFT_TUNE_FILE).
+#pragma once
+
+#include <cmath>
+
+namespace weft {
+
+struct LevelCost {
+  double alphaUs = 0.5;          // one message hand-off
+  double betaUsPerByte = 1e-4;   // a byte copied through a message slot (~10 GB/s)
+  double gammaUsPerByte = 5e-5;  // a byte reduced (~20 GB/s)
+  double copyUsPerByte = 5e-5;   // a byte copied straight from a peer's memory (~20 GB/s)
+  double syncUs = 1.0;           // one barrier-like synchronisation of the ranks involved
+};
+
+struct CostModel {
+  LevelCost intra;  // ranks on one node
+  LevelCost inter;  // ranks on different nodes
+};
+
+inline double log2Ceil(int p) {
+  return std::ceil(std::log2(static_cast<double>(p)));
+}
+inline double log2Floor(int p) {
+  return std::floor(std::log2(static_cast<double>(p)));
+}
+inline bool isPow2(int p) {
+  return p > 0 && (p & (p - 1)) == 0;
+}
+
+}  // namespace weft
