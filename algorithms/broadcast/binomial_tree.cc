@@ -28,7 +28,8 @@ Status broadcastBinomialTree(const CollDesc& d, Schedule* s) {
 }
 
 double broadcastBinomialTreeCost(const CollDesc& d, const LevelCost& c) {
-  return log2Ceil(d.nranks) * c.alphaUs + static_cast<double>(d.bytes()) * c.betaUsPerByte;
+  // The root sends the whole buffer to each of its ceil(log2 p) children.
+  return log2Ceil(d.nranks) * (c.alphaUs + static_cast<double>(d.bytes()) * c.betaUsPerByte);
 }
 
 }  // namespace weft::algo

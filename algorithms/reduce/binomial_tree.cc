@@ -36,8 +36,9 @@ Status reduceBinomialTree(const CollDesc& d, Schedule* s) {
 }
 
 double reduceBinomialTreeCost(const CollDesc& d, const LevelCost& c) {
-  return log2Ceil(d.nranks) * c.alphaUs +
-         static_cast<double>(d.bytes()) * (c.betaUsPerByte + c.gammaUsPerByte);
+  // The root receives and reduces the whole buffer from each of its ceil(log2 p) children.
+  return log2Ceil(d.nranks) *
+         (c.alphaUs + static_cast<double>(d.bytes()) * (c.betaUsPerByte + c.gammaUsPerByte));
 }
 
 }  // namespace weft::algo
