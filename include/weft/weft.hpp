@@ -162,6 +162,48 @@ class Communicator {
                      static_cast<weftRedOp_t>(op), root, comm_, nullptr),
           comm_);
   }
+  // send and recv hold size() blocks of the same length, block j going to / coming from rank j
+  // (the same span for both: in place).
+  template <typename T>
+  void allToAll(std::span<const T> send, std::span<T> recv) {
+    const auto n = static_cast<size_t>(size());
+    requireAtLeast(send.size(), recv.size(), "allToAll: send");
+    if (recv.size() % n != 0)
+      throw Error(weftInvalidArgument, "allToAll: recv has " + std::to_string(recv.size()) +
+                                           " elements, not a multiple of " + std::to_string(n));
+    check(weftAllToAll(send.data(), recv.data(), recv.size() / n, dataTypeOf<T>(), comm_, nullptr),
+          comm_);
+  }
+  // MPI_Alltoallv: size() counts and displacements (in elements) per side; every range must lie
+  // inside its span. Receive ranges must not overlap; send and recv must not overlap either.
+  template <typename T>
+  void allToAllv(std::span<const T> send, std::span<const size_t> sendCounts,
+                 std::span<const size_t> sendDispls, std::span<T> recv,
+                 std::span<const size_t> recvCounts, std::span<const size_t> recvDispls) {
+    const auto n = static_cast<size_t>(size());
+    requireRanges(send.size(), sendCounts, sendDispls, n, "allToAllv: send");
+    requireRanges(recv.size(), recvCounts, recvDispls, n, "allToAllv: recv");
+    check(weftAllToAllv(send.data(), sendCounts.data(), sendDispls.data(), recv.data(),
+                        recvCounts.data(), recvDispls.data(), dataTypeOf<T>(), comm_, nullptr),
+          comm_);
+  }
+  // Every rank's send.size() elements to the root, in rank order: recv (used on the root only)
+  // holds size() * send.size() elements.
+  template <typename T>
+  void gather(std::span<const T> send, std::span<T> recv, int root) {
+    if (rank() == root)
+      requireAtLeast(recv.size(), send.size() * static_cast<size_t>(size()), "gather: recv");
+    check(weftGather(send.data(), recv.data(), send.size(), dataTypeOf<T>(), root, comm_, nullptr),
+          comm_);
+  }
+  // Block r of the root's send (used on the root only; size() * recv.size() elements) to rank r.
+  template <typename T>
+  void scatter(std::span<const T> send, std::span<T> recv, int root) {
+    if (rank() == root)
+      requireAtLeast(send.size(), recv.size() * static_cast<size_t>(size()), "scatter: send");
+    check(weftScatter(send.data(), recv.data(), recv.size(), dataTypeOf<T>(), root, comm_, nullptr),
+          comm_);
+  }
   template <typename T>
   void send(std::span<const T> buf, int peer) {
     check(weftSend(buf.data(), buf.size(), dataTypeOf<T>(), peer, comm_, nullptr), comm_);
@@ -177,6 +219,17 @@ class Communicator {
     if (have < need)
       throw Error(weftInvalidArgument, std::string(what) + " has " + std::to_string(have) +
                                            " elements, needs " + std::to_string(need));
+  }
+  static void requireRanges(size_t have, std::span<const size_t> counts,
+                            std::span<const size_t> displs, size_t n, const char* what) {
+    if (counts.size() != n || displs.size() != n)
+      throw Error(weftInvalidArgument, std::string(what) + ": counts and displacements need " +
+                                           std::to_string(n) + " entries each");
+    for (size_t j = 0; j < n; ++j)
+      if (counts[j] > 0 && (displs[j] > have || counts[j] > have - displs[j]))
+        throw Error(weftInvalidArgument, std::string(what) + ": the range of rank " +
+                                             std::to_string(j) + " ends past the " +
+                                             std::to_string(have) + " elements of the span");
   }
   weftComm_t comm_ = nullptr;
 };

@@ -13,6 +13,14 @@
 //     several non-blocking all-reduces in flight, then blocking calls after them
 // weft_test_worker cpp
 //     the C++ layer (weft.hpp): every collective through weft::Communicator
+// weft_test_worker a2a
+//     all-to-all (in place and out of place), all-to-all-v (deterministic random counts with zeros
+//     and gaps, gap bytes checked untouched), gather and scatter from every root, for several data
+//     types and sizes up to ~1 MiB; their non-blocking forms, a group, and the C++ layer
+// weft_test_worker a2av-mismatch
+//     rank 1 sends rank 0 a block whose count differs from rank 0's recvcounts[1]: rank 0 must
+//     fail with weftInvalidUsage naming both counts; the next call then fails on every rank, and
+//     nothing hangs
 //
 // Prints "WORKER OK" (rank 0) and exits 0 on success; prints what went wrong and exits 1 otherwise.
 #include <signal.h>
@@ -291,11 +299,277 @@ int runCpp() {
   return 0;
 }
 
+// ---- all-to-all, all-to-all-v, gather, scatter ----
+
+// Element i of the block rank src sends to rank dst: exact in every data type.
+double a2aValue(int src, int dst, uint64_t i) {
+  return static_cast<double>(
+      (static_cast<uint64_t>(src) * 37 + static_cast<uint64_t>(dst) * 11 + i * 3) % 251);
+}
+
+uint64_t a2aMix(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t x = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL ^ c;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// This rank's all-to-all-v arrays: count(from, to) is zero one time in four, else up to maxCount;
+// gaps between the ranges; receive ranges in reverse rank order for odd seeds.
+struct A2avLayout {
+  std::vector<size_t> sc, sd, rc, rd;
+  size_t sendElems = 0, recvElems = 0;
+};
+size_t a2avCount(int from, int to, int seed, size_t maxCount) {
+  const uint64_t h =
+      a2aMix(static_cast<uint64_t>(from), static_cast<uint64_t>(to), static_cast<uint64_t>(seed));
+  return maxCount == 0 || h % 4 == 0 ? 0 : static_cast<size_t>((h >> 8) % maxCount) + 1;
+}
+A2avLayout a2avLayout(int seed, size_t maxCount) {
+  const int n = gSize;
+  A2avLayout v;
+  v.sc.resize(n);
+  v.sd.resize(n);
+  v.rc.resize(n);
+  v.rd.resize(n);
+  size_t off = 0;
+  for (int j = 0; j < n; ++j) {
+    off += static_cast<size_t>(j % 3);
+    v.sc[j] = a2avCount(gRank, j, seed, maxCount);
+    v.sd[j] = off;
+    off += v.sc[j];
+  }
+  v.sendElems = off + 1;
+  off = 0;
+  for (int k = 0; k < n; ++k) {
+    const int j = seed % 2 == 0 ? k : n - 1 - k;
+    off += 1 + static_cast<size_t>(k % 2);
+    v.rc[j] = a2avCount(j, gRank, seed, maxCount);
+    v.rd[j] = off;
+    off += v.rc[j];
+  }
+  v.recvElems = off + 2;
+  return v;
+}
+
+void a2aChecks(weftComm_t comm, weftDataType_t t, uint64_t count) {
+  const size_t es = weft::dtypeSize(t);
+  const int n = gSize, r = gRank;
+  const uint64_t total = count * static_cast<uint64_t>(n);
+  char what[160];
+  std::snprintf(what, sizeof what, "%s count=%llu", weft::dtypeName(t),
+                static_cast<unsigned long long>(count));
+  // all-to-all, out of place then in place
+  for (int inPlace = 0; inPlace < 2; ++inPlace) {
+    std::vector<char> in(total * es + 1), out(total * es + 1, 0x5a), want(total * es + 1, 0x5a);
+    for (int j = 0; j < n; ++j)
+      for (uint64_t i = 0; i < count; ++i) {
+        storeValue(t, a2aValue(r, j, i), in.data() + (j * count + i) * es);
+        storeValue(t, a2aValue(j, r, i), want.data() + (j * count + i) * es);
+      }
+    if (inPlace) std::memcpy(out.data(), in.data(), total * es);
+    CHECK_OK(weftAllToAll(inPlace ? out.data() : in.data(), out.data(), count, t, comm, nullptr),
+             comm);
+    expectSame((std::string("all_to_all ") + what + (inPlace ? " in-place" : "")).c_str(),
+               weftUint8, out.data(), want, out.size());
+  }
+  // gather and scatter from every root, in place on the root every other time
+  for (int root = 0; root < n; ++root) {
+    const bool inPlace = root % 2 == 1 && r == root;
+    std::vector<char> mine(count * es + 1), all(total * es + 1, 0x5a), want(total * es + 1, 0x5a);
+    for (uint64_t i = 0; i < count; ++i)
+      storeValue(t, a2aValue(r, root, i), mine.data() + i * es);
+    if (r == root)
+      for (int q = 0; q < n; ++q)
+        for (uint64_t i = 0; i < count; ++i)
+          storeValue(t, a2aValue(q, root, i), want.data() + (q * count + i) * es);
+    const void* send = mine.data();
+    if (inPlace) {
+      std::memcpy(all.data() + root * count * es, mine.data(), count * es);
+      send = all.data() + root * count * es;
+    }
+    CHECK_OK(weftGather(send, r == root ? all.data() : nullptr, count, t, root, comm, nullptr),
+             comm);
+    if (r == root)
+      expectSame((std::string("gather ") + what).c_str(), weftUint8, all.data(), want, all.size());
+    // scatter: the root's blocks go out; rank q gets block q
+    std::vector<char> blocks(total * es + 1), part(count * es + 1, 0x5a),
+        wantPart(count * es + 1, 0x5a);
+    for (int q = 0; q < n; ++q)
+      for (uint64_t i = 0; i < count; ++i)
+        storeValue(t, a2aValue(root, q, i), blocks.data() + (q * count + i) * es);
+    for (uint64_t i = 0; i < count; ++i)
+      storeValue(t, a2aValue(root, r, i), wantPart.data() + i * es);
+    void* recv = inPlace ? static_cast<void*>(blocks.data() + root * count * es) : part.data();
+    CHECK_OK(weftScatter(r == root ? blocks.data() : nullptr, recv, count, t, root, comm, nullptr),
+             comm);
+    if (inPlace) std::memcpy(part.data(), recv, count * es);
+    expectSame((std::string("scatter ") + what).c_str(), weftUint8, part.data(), wantPart,
+               part.size());
+  }
+}
+
+void a2avCheck(weftComm_t comm, weftDataType_t t, int seed, size_t maxCount) {
+  const size_t es = weft::dtypeSize(t);
+  const A2avLayout v = a2avLayout(seed, maxCount);
+  std::vector<char> in(v.sendElems * es), out(v.recvElems * es, 0x5a), want(out);
+  for (int j = 0; j < gSize; ++j) {
+    for (size_t i = 0; i < v.sc[j]; ++i)
+      storeValue(t, a2aValue(gRank, j, i), in.data() + (v.sd[j] + i) * es);
+    for (size_t i = 0; i < v.rc[j]; ++i)
+      storeValue(t, a2aValue(j, gRank, i), want.data() + (v.rd[j] + i) * es);
+  }
+  CHECK_OK(weftAllToAllv(in.data(), v.sc.data(), v.sd.data(), out.data(), v.rc.data(), v.rd.data(),
+                         t, comm, nullptr),
+           comm);
+  char what[160];
+  std::snprintf(what, sizeof what, "all_to_all_v %s seed=%d max=%zu", weft::dtypeName(t), seed,
+                maxCount);
+  expectSame(what, weftUint8, out.data(), want, out.size());
+}
+
+int runA2a(weftComm_t comm) {
+  const weftDataType_t types[] = {weftFloat32, weftUint8, weftFloat64, weftBfloat16};
+  for (weftDataType_t t : types) {
+    for (uint64_t count : {uint64_t{0}, uint64_t{1}, uint64_t{1021}})
+      a2aChecks(comm, t, count);
+    for (int seed = 0; seed < 4; ++seed)
+      for (size_t maxCount : {size_t{0}, size_t{1}, size_t{9}, size_t{2000}})
+        a2avCheck(comm, t, seed, maxCount);
+  }
+  // ~1 MiB per rank
+  a2aChecks(comm, weftFloat32, (1u << 18) / static_cast<uint64_t>(gSize) + 3);
+  a2avCheck(comm, weftFloat32, 5, 100000);
+
+  // Non-blocking, with the all-to-all-v arrays reused at once; then a group.
+  const int n = gSize, r = gRank;
+  A2avLayout v = a2avLayout(7, 500);
+  std::vector<float> vin(v.sendElems), vout(v.recvElems, -1.0f);
+  for (int j = 0; j < n; ++j)
+    for (size_t i = 0; i < v.sc[j]; ++i)
+      vin[v.sd[j] + i] = static_cast<float>(a2aValue(r, j, i));
+  std::vector<int32_t> blocks(3 * n), back(3 * n, -1), mine(3, r), all(3 * n, -1);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < 3; ++i)
+      blocks[3 * j + i] = r * 1000 + j * 10 + i;
+  weftRequest_t reqs[3];
+  CHECK_OK(weftIAllToAllv(vin.data(), v.sc.data(), v.sd.data(), vout.data(), v.rc.data(),
+                          v.rd.data(), weftFloat32, comm, nullptr, &reqs[0]),
+           comm);
+  const A2avLayout keep = v;
+  std::fill(v.sc.begin(), v.sc.end(), size_t{12345});  // reused: the request holds a copy
+  CHECK_OK(weftIAllToAll(blocks.data(), back.data(), 3, weftInt32, comm, nullptr, &reqs[1]), comm);
+  CHECK_OK(weftIGather(mine.data(), all.data(), 3, weftInt32, n - 1, comm, nullptr, &reqs[2]),
+           comm);
+  for (weftRequest_t q : reqs)
+    CHECK_OK(weftWait(q), comm);
+  for (int j = 0; j < n; ++j) {
+    for (size_t i = 0; i < keep.rc[j]; ++i)
+      if (vout[keep.rd[j] + i] != static_cast<float>(a2aValue(j, r, i))) {
+        std::fprintf(stderr, "rank %d: weftIAllToAllv block from %d wrong\n", r, j);
+        return 1;
+      }
+    for (int i = 0; i < 3; ++i)
+      if (back[3 * j + i] != j * 1000 + r * 10 + i || (r == n - 1 && all[3 * j + i] != j)) {
+        std::fprintf(stderr, "rank %d: weftIAllToAll/weftIGather block %d wrong\n", r, j);
+        return 1;
+      }
+  }
+  std::vector<int32_t> part(3, -1);
+  std::fill(back.begin(), back.end(), -1);
+  CHECK_OK(weftGroupStart(), comm);
+  CHECK_OK(weftAllToAll(blocks.data(), back.data(), 3, weftInt32, comm, nullptr), comm);
+  CHECK_OK(weftScatter(blocks.data(), part.data(), 3, weftInt32, 0, comm, nullptr), comm);
+  CHECK_OK(weftGroupEnd(), comm);
+  for (int i = 0; i < 3; ++i)
+    if (part[i] != r * 10 + i || back[3 * n - 3 + i] != (n - 1) * 1000 + r * 10 + i) {
+      std::fprintf(stderr, "rank %d: grouped all_to_all/scatter wrong\n", r);
+      return 1;
+    }
+  gChecks += 2;
+
+  // The C++ layer, on a second communicator.
+  weft::Communicator cc = weft::Communicator::fromEnv();
+  std::vector<double> d(2 * n), e(2 * n);
+  for (int j = 0; j < 2 * n; ++j)
+    d[j] = r * 100 + j / 2;
+  cc.allToAll(std::span<const double>(d), std::span<double>(e));
+  for (int j = 0; j < n; ++j)
+    if (e[2 * j] != j * 100 + r) return 1;
+  std::vector<size_t> ones(n, 1), idx(n);
+  for (int j = 0; j < n; ++j)
+    idx[j] = static_cast<size_t>(j);
+  std::vector<uint8_t> vs(n), vr(n);
+  for (int j = 0; j < n; ++j)
+    vs[j] = static_cast<uint8_t>(r * 16 + j);
+  cc.allToAllv(std::span<const uint8_t>(vs), std::span<const size_t>(ones),
+               std::span<const size_t>(idx), std::span<uint8_t>(vr), std::span<const size_t>(ones),
+               std::span<const size_t>(idx));
+  for (int j = 0; j < n; ++j)
+    if (vr[j] != static_cast<uint8_t>(j * 16 + r)) return 1;
+  std::vector<int64_t> g1(1, r), gn(n, -1), s1(1, -1);
+  cc.gather(std::span<const int64_t>(g1), std::span<int64_t>(gn), 0);
+  if (r == 0)
+    for (int j = 0; j < n; ++j)
+      if (gn[j] != j) return 1;
+  cc.scatter(std::span<const int64_t>(gn), std::span<int64_t>(s1), 0);
+  if (s1[0] != r) return 1;
+  try {
+    cc.allToAll(std::span<const double>(d), std::span<double>(e.data(), 2 * n - 1));
+    return 1;
+  } catch (const weft::Error& err) {
+    if (err.code() != weftInvalidArgument) return 1;
+  }
+  ++gChecks;
+  return 0;
+}
+
+int runA2avMismatch(weftComm_t comm) {
+  // Rank 1 sends rank 0 3000 floats where rank 0 expects 2048: more chunks than expected, which a
+  // per-chunk size check alone would take for a shorter message.
+  const int n = gSize;
+  std::vector<size_t> sc(n, 8), sd(n), rc(n, 8), rd(n);
+  if (gRank == 1) sc[0] = 3000;
+  if (gRank == 0) rc[1] = 2048;
+  size_t so = 0, ro = 0;
+  for (int j = 0; j < n; ++j) {
+    sd[j] = so;
+    so += sc[j];
+    rd[j] = ro;
+    ro += rc[j];
+  }
+  std::vector<float> in(so + 1, 1.0f), out(ro + 1, 0.0f);
+  const weftResult_t r = weftAllToAllv(in.data(), sc.data(), sd.data(), out.data(), rc.data(),
+                                       rd.data(), weftFloat32, comm, nullptr);
+  const std::string msg = weftGetLastError(comm);
+  std::printf("rank %d: mismatched all_to_all_v gave %s: %s\n", gRank, weftGetErrorString(r),
+              r == weftSuccess ? "" : msg.c_str());
+  if (gRank == 0) {
+    if (r != weftInvalidUsage ||
+        msg.find("sendcounts[0] on rank 1 must equal recvcounts[1] on rank 0") ==
+            std::string::npos ||
+        msg.find("expected a message of 8192 bytes from rank 1") == std::string::npos ||
+        msg.find("sent 12000 bytes") == std::string::npos) {
+      std::fprintf(stderr, "rank 0: not the expected error\n");
+      return 1;
+    }
+    std::printf("A2AV MISMATCH DETECTED rank 0\n");
+  }
+  float x = 1, y = 0;
+  const weftResult_t next = weftAllReduce(&x, &y, 1, weftFloat32, weftSum, comm, nullptr);
+  std::printf("rank %d: the next call gave %s: %s\n", gRank, weftGetErrorString(next),
+              weftGetLastError(comm));
+  if (next == weftSuccess) return 1;
+  std::printf("A2AV FOLLOWUP FAILED rank %d\n", gRank);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: weft_test_worker all|kill R|mismatch|nonblocking|cpp\n");
+    std::fprintf(stderr,
+                 "usage: weft_test_worker all|kill R|mismatch|nonblocking|cpp|a2a|a2av-mismatch\n");
     return 2;
   }
   weftComm_t comm = nullptr;
@@ -314,7 +588,11 @@ int main(int argc, char** argv) {
     rc = runNonBlocking(comm);
   else if (mode == "cpp")
     rc = runCpp();
-  if (mode == "kill" || mode == "mismatch")
+  else if (mode == "a2a")
+    rc = runA2a(comm);
+  else if (mode == "a2av-mismatch")
+    rc = runA2avMismatch(comm);
+  if (mode == "kill" || mode == "mismatch" || mode == "a2av-mismatch")
     weftCommAbort(comm);
   else
     weftCommDestroy(comm);
