@@ -1,114 +1,174 @@
 #include "tuner/tuner.h"
 
-#include <cmath>
-#include <cstring>
-#include <limits>
+#include <mutex>
+#include <set>
+#include <tuple>
 
+#include "core/config.h"
 #include "core/log.h"
 
 namespace weft {
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t end = s.find(sep, pos);
-    if (end == std::string::npos) end = s.size();
-    std::string part = s.substr(pos, end - pos);
-    size_t b = part.find_first_not_of(" \t"), e = part.find_last_not_of(" \t");
-    out.push_back(b == std::string::npos ? "" : part.substr(b, e - b + 1));
-    pos = end + 1;
-  }
-  return out;
+std::string callText(const CollDesc& d) {
+  return strprintf("%s (%llu B per rank) on %d rank%s", d.describe().c_str(),
+                   static_cast<unsigned long long>(d.bytes()), d.nranks, d.nranks == 1 ? "" : "s");
 }
+
+// Shapes whose decision has been logged: at most this many, then no more.
+constexpr size_t kMaxLoggedShapes = 4096;
 
 }  // namespace
 
-Result<AlgoOverride> parseAlgoOverride(const std::string& text) {
-  AlgoOverride ov;
-  if (text.empty()) return ov;
-  for (const std::string& clause : split(text, ';')) {
-    if (clause.empty()) continue;
-    std::vector<int> colls;
-    std::string list = clause;
-    const size_t colon = clause.find(':');
-    if (colon != std::string::npos) {
-      CollType c;
-      std::string name = clause.substr(0, colon);
-      if (!parseCollName(name, &c))
-        return errorStatus(
-            weftInvalidArgument,
-            "WEFT_ALGO=\"%s\": unknown collective \"%s\" (accepted: allreduce, allgather, "
-            "reducescatter, broadcast, reduce)",
-            text.c_str(), name.c_str());
-      colls.push_back(static_cast<int>(c));
-      list = clause.substr(colon + 1);
+struct Tuner::LogMemo {
+  std::mutex mu;
+  std::set<std::tuple<int, uint64_t, int, int, bool, int>> seen;
+  bool full = false;
+  // True the first time a shape is seen (and the log has room).
+  bool first(const CollDesc& d) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (full) return false;
+    if (seen.size() >= kMaxLoggedShapes) {
+      full = true;
+      WEFT_INFO(kTuning, "tuner: %zu call shapes logged; no more will be", seen.size());
+      return false;
     }
-    bool exclude = false;
-    if (!list.empty() && list[0] == '^') {
-      exclude = true;
-      list = list.substr(1);
-    }
-    for (const std::string& name : split(list, ',')) {
-      bool known = false;
-      for (int c = 0; c < static_cast<int>(CollType::kCount); ++c) {
-        if (!colls.empty() && colls[0] != c) continue;
-        const AlgorithmInfo* a = findAlgorithm(static_cast<CollType>(c), name);
-        if (a == nullptr) continue;
-        known = true;
-        ov.set[c] = true;
-        ov.exclude[c] = exclude;
-        ov.names[c].push_back(a);
-      }
-      if (!known) {
-        std::string accepted;
-        for (const AlgorithmInfo& a : algorithmTable()) {
-          if (!colls.empty() && static_cast<int>(a.coll) != colls[0]) continue;
-          if (accepted.find(a.name) != std::string::npos) continue;
-          accepted += accepted.empty() ? a.name : std::string(", ") + a.name;
-        }
-        return errorStatus(
-            weftInvalidArgument, "WEFT_ALGO=\"%s\": unknown algorithm \"%s\"%s%s (accepted: %s)",
-            text.c_str(), name.c_str(), colls.empty() ? "" : " for ",
-            colls.empty() ? "" : collName(static_cast<CollType>(colls[0])), accepted.c_str());
-      }
-    }
+    return seen
+        .emplace(static_cast<int>(d.type), d.bytes(), static_cast<int>(d.dtype),
+                 static_cast<int>(d.op), d.inPlace, d.nranks)
+        .second;
   }
-  return ov;
+};
+
+double estimateUs(const AlgorithmInfo& algo, const CollDesc& d, const LevelCost& level) {
+  if (d.nranks == 1) return d.inPlace ? 0 : static_cast<double>(d.bytes()) * level.copyUsPerByte;
+  return algo.cost(d, level);
 }
 
 double estimateUs(const AlgorithmInfo& algo, const CollDesc& d, const CostModel& m) {
   // Every rank is on one node until the topology layer says otherwise.
-  const LevelCost& level = m.intra;
-  if (d.nranks == 1) return static_cast<double>(d.bytes()) * level.betaUsPerByte;
-  return algo.cost(d, level);
+  return estimateUs(algo, d, m.intra);
+}
+
+std::string Explanation::statusOf(const Candidate& c) const {
+  if (c.algo == chosen) return "chosen";
+  if (!c.canRun) return "ineligible: cannot run this call (its canRun is false)";
+  if (!c.allowed)
+    return std::string("ineligible: ") + (rule.exclude ? "excluded by " : "not listed by ") +
+           rule.where();
+  return "eligible";
+}
+
+std::string Explanation::ruleText() const {
+  if (hasRule) return rule.where() + ": " + rule.listText();
+  if (gap)
+    return strprintf(
+        "none: the size ranges set for %s leave %llu B uncovered, so the tuner "
+        "chooses among every algorithm",
+        collName(desc.type), static_cast<unsigned long long>(desc.bytes()));
+  return "none: the tuner chooses among every algorithm";
+}
+
+std::vector<std::string> Explanation::lines() const {
+  std::vector<std::string> out;
+  out.push_back(strprintf("%s%s%s: %s costs (%s)", callText(desc).c_str(),
+                          desc.inPlace ? ", in place" : "",
+                          desc.peerAccess ? ", peers' memory reachable" : "",
+                          interNode ? "inter-node" : "intra-node", modelSource.c_str()));
+  out.push_back("  rule: " + ruleText());
+  out.push_back(strprintf("  %-24s %14s  %s", "algorithm", "estimate (us)", "status"));
+  for (const Candidate& c : candidates) {
+    const std::string est = c.canRun ? strprintf("%14.3f", c.us) : strprintf("%14s", "-");
+    out.push_back(strprintf("  %-24s %s  %s", c.algo->name, est.c_str(), statusOf(c).c_str()));
+  }
+  if (chosen != nullptr)
+    out.push_back(std::string("  choice: ") + chosen->name);
+  else
+    out.push_back("  choice: none: " + status.message());
+  return out;
+}
+
+Explanation decide(std::span<const AlgorithmInfo* const> algos, const CollDesc& d,
+                   const AlgoOverride& ov, const CostModel& model, bool interNode,
+                   const std::string& modelSource) {
+  Explanation ex;
+  ex.desc = d;
+  ex.interNode = interNode;
+  ex.modelSource = modelSource;
+  if (const AlgoRule* rule = ov.ruleFor(d.type, d.bytes())) {
+    ex.hasRule = true;
+    ex.rule = *rule;
+  } else {
+    ex.gap = !ov.colls[static_cast<int>(d.type)].ranges.empty();
+  }
+  const LevelCost& level = interNode ? model.inter : model.intra;
+  double bestUs = 0;
+  for (const AlgorithmInfo* a : algos) {
+    Explanation::Candidate c;
+    c.algo = a;
+    c.canRun = a->canRun(d);
+    c.allowed = !ex.hasRule || ex.rule.allows(a);
+    if (c.canRun) c.us = estimateUs(*a, d, level);
+    if (c.canRun && c.allowed && (ex.chosen == nullptr || c.us < bestUs)) {
+      ex.chosen = a;
+      bestUs = c.us;
+    }
+    ex.candidates.push_back(c);
+  }
+  if (ex.chosen != nullptr) return ex;
+  const std::string call = callText(d);
+  if (!ex.hasRule) {
+    ex.status = Status(weftInvalidUsage,
+                       "no algorithm of " + std::string(collName(d.type)) + " can run " + call);
+  } else if (ex.rule.exclude) {
+    ex.status = Status(weftInvalidArgument, ex.rule.where() + " excludes " + ex.rule.names() +
+                                                " for " + collName(d.type) +
+                                                " and no other algorithm can run " + call);
+  } else {
+    const bool one = ex.rule.algos.size() == 1;
+    ex.status =
+        Status(weftInvalidArgument, ex.rule.where() + " forces " + ex.rule.listText() + " for " +
+                                        collName(d.type) + ", but " +
+                                        (one ? ex.rule.algos[0]->name + std::string(" cannot run ")
+                                             : std::string("none of them can run ")) +
+                                        call);
+  }
+  return ex;
+}
+
+Tuner::Tuner() : memo_(std::make_shared<LogMemo>()) {}
+
+Tuner::Tuner(AlgoOverride ov, CostModel model, std::string modelSource)
+    : override_(std::move(ov)),
+      model_(model),
+      modelSource_(std::move(modelSource)),
+      memo_(std::make_shared<LogMemo>()) {}
+
+Explanation Tuner::explain(const CollDesc& d) const {
+  return decide(algorithmsFor(d.type), d, override_, model_, interNode_, modelSource_);
 }
 
 Result<const AlgorithmInfo*> Tuner::choose(const CollDesc& d) const {
-  const int c = static_cast<int>(d.type);
-  const AlgorithmInfo* best = nullptr;
-  double bestUs = std::numeric_limits<double>::infinity();
-  for (const AlgorithmInfo* a : algorithmsFor(d.type)) {
-    if (override_.set[c]) {
-      bool listed = false;
-      for (const AlgorithmInfo* n : override_.names[c])
-        listed |= n == a;
-      if (listed == override_.exclude[c]) continue;
-    }
-    if (!a->canRun(d)) continue;
-    const double us = estimateUs(*a, d, model_);
-    WEFT_TRACE(kTuning, "%s: %s estimated %.2f us", d.describe().c_str(), a->name, us);
-    if (best == nullptr || us < bestUs) {
-      best = a;
-      bestUs = us;
-    }
-  }
-  if (best == nullptr)
-    return errorStatus(weftInvalidUsage,
-                       "WEFT_ALGO leaves no algorithm that can run %s on %d ranks",
-                       d.describe().c_str(), d.nranks);
-  return best;
+  Explanation ex = explain(d);
+  if (log::enabled(log::kInfo, log::kTuning) && memo_ && memo_->first(d))
+    for (const std::string& line : ex.lines())
+      WEFT_INFO(kTuning, "tuner: %s", line.c_str());
+  if (ex.chosen == nullptr) return ex.status;
+  return ex.chosen;
+}
+
+Result<Tuner> tunerFromConfig() {
+  WEFT_ASSIGN_OR_RETURN(AlgoOverride ov, parseAlgoOverride(config::stringValue("WEFT_ALGO")));
+  const std::string path = config::stringValue("WEFT_TUNE_FILE");
+  if (path.empty()) return Tuner(std::move(ov));
+  WEFT_ASSIGN_OR_RETURN(TuneFile tf, loadTuneFile(path));
+  WEFT_INFO(kTuning,
+            "tuner: WEFT_TUNE_FILE=%s: intra alpha %.3g us, beta %.3g us/B, gamma %.3g us/B, copy "
+            "%.3g us/B, sync %.3g us%s%s",
+            path.c_str(), tf.model.intra.alphaUs, tf.model.intra.betaUsPerByte,
+            tf.model.intra.gammaUsPerByte, tf.model.intra.copyUsPerByte, tf.model.intra.syncUs,
+            tf.hasAlgo ? "; algo = " : "", tf.hasAlgo ? tf.algoText.c_str() : "");
+  return Tuner(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
 }
 
 }  // namespace weft

@@ -1,44 +1,95 @@
-// Algorithm choice: every eligible algorithm's time is estimated with a
-// latency/bandwidth/reduction-cost model and the least wins, unless WEFT_ALGO forces one. The
-// constants are defaults measured on a 2-core shared-memory machine; measured tuning files arrive
-// with weft-tune.
+// Algorithm choice: every algorithm of the collective that can run the call and that WEFT_ALGO (or
+// the tuning file's preferences) allows for its size is estimated with the cost model of the level
+// the communicator spans (latency, bytes over bandwidth, reduction, copies, synchronisations; see
+// algorithms/cost.h) and the least wins. The constants are the defaults of algorithms/cost.h unless
+// WEFT_TUNE_FILE gives measured ones (weft-tune writes them). WEFT_DEBUG_SUBSYS=TUNING prints,
+// once per call shape, every candidate's estimate or why it was not eligible; weft-info --explain
+// prints the same table for a hypothetical call. docs/tuning.md explains all of it.
 #pragma once
 
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "algorithms/registry.h"
 #include "core/coll.h"
 #include "core/status.h"
+#include "tuner/algo_override.h"
+#include "tuner/tune_file.h"
 
 namespace weft {
 
-// A parsed WEFT_ALGO: per collective, the allowed algorithms (empty = all) or the excluded ones.
-struct AlgoOverride {
-  bool set[static_cast<int>(CollType::kCount)] = {};
-  bool exclude[static_cast<int>(CollType::kCount)] = {};
-  std::vector<const AlgorithmInfo*> names[static_cast<int>(CollType::kCount)];
+// The algorithm's estimated time for the call; a single rank costs one local copy (nothing in
+// place).
+double estimateUs(const AlgorithmInfo& algo, const CollDesc& desc, const LevelCost& level);
+double estimateUs(const AlgorithmInfo& algo, const CollDesc& desc, const CostModel& model);
+
+// How one call was decided: every candidate, the rule that applied and the choice.
+struct Explanation {
+  struct Candidate {
+    const AlgorithmInfo* algo = nullptr;
+    bool canRun = false;
+    bool allowed = true;  // by the rule for this size (always, without one)
+    double us = 0;        // estimate; meaningful when canRun
+  };
+  CollDesc desc;
+  bool interNode = false;   // costs of the inter-node level (otherwise intra-node)
+  std::string modelSource;  // "built-in defaults" or "WEFT_TUNE_FILE=path"
+  bool hasRule = false;
+  AlgoRule rule;     // when hasRule
+  bool gap = false;  // no rule: the collective has ranges, none of which holds this size
+  std::vector<Candidate> candidates;
+  const AlgorithmInfo* chosen = nullptr;
+  Status status;  // why nothing was chosen
+
+  // "chosen", "eligible", "cannot run this call ...", "not allowed by WEFT_ALGO ..."
+  std::string statusOf(const Candidate& c) const;
+  // What governed the choice, in words.
+  std::string ruleText() const;
+  // The table printed by WEFT_DEBUG_SUBSYS=TUNING and weft-info --explain, one line per entry.
+  std::vector<std::string> lines() const;
 };
 
-// Grammar (NCCL 2.24's): "coll:algo[,algo];coll:^algo;..." or just "algo[,algo]" for every
-// collective that has it. Names are case-insensitive; an unknown collective or algorithm is
-// weftInvalidArgument naming it.
-Result<AlgoOverride> parseAlgoOverride(const std::string& text);
-
-// The algorithm's estimated time for the call; a single rank costs one local copy.
-double estimateUs(const AlgorithmInfo& algo, const CollDesc& desc, const CostModel& model);
+// The decision for one call among `algos` (the collective's entries of the algorithm table; tests
+// pass their own). Fails (weftInvalidArgument, naming the rule, the algorithms and the call) when
+// the rule for this size leaves no algorithm that can run it.
+Explanation decide(std::span<const AlgorithmInfo* const> algos, const CollDesc& desc,
+                   const AlgoOverride& ov, const CostModel& model, bool interNode,
+                   const std::string& modelSource = "built-in defaults");
 
 class Tuner {
  public:
-  Tuner() = default;
-  explicit Tuner(AlgoOverride ov) : override_(std::move(ov)) {}
-  // The algorithm for this call. Fails if WEFT_ALGO forces algorithms none of which can run it.
+  Tuner();
+  explicit Tuner(AlgoOverride ov, CostModel model = {},
+                 std::string modelSource = "built-in defaults");
+
+  // The algorithm for this call. Fails if the rule for its size (WEFT_ALGO, tuning file) leaves
+  // none that can run it. With WEFT_DEBUG_SUBSYS=TUNING at INFO, the first decision for each call
+  // shape is logged.
   Result<const AlgorithmInfo*> choose(const CollDesc& desc) const;
+  // The same decision with every candidate, for weft-info and the log.
+  Explanation explain(const CollDesc& desc) const;
+
   const CostModel& model() const { return model_; }
+  const std::string& modelSource() const { return modelSource_; }
+  const AlgoOverride& algoOverride() const { return override_; }
+  // Whether the communicator's ranks are on more than one node (the inter-node costs apply). One
+  // node until the topology layer says otherwise.
+  void setInterNode(bool inter) { interNode_ = inter; }
 
  private:
+  struct LogMemo;  // the call shapes already logged; shared by copies
   AlgoOverride override_;
   CostModel model_;
+  std::string modelSource_ = "built-in defaults";
+  bool interNode_ = false;
+  std::shared_ptr<LogMemo> memo_;
 };
+
+// The tuner the settings ask for: the constants of WEFT_TUNE_FILE (if set) over the built-in
+// defaults, and WEFT_ALGO over the tuning file's algorithm preferences, per collective. Errors name
+// the variable, the file, the line and the key or clause.
+Result<Tuner> tunerFromConfig();
 
 }  // namespace weft

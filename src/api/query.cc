@@ -1,0 +1,90 @@
+// Queries about a communicator that move no data: which algorithm the tuner would run for a call.
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "api/comm.h"
+#include "core/dtype.h"
+
+using weft::CollDesc;
+using weft::CollType;
+using weft::errorStatus;
+using weft::Status;
+
+namespace {
+
+bool reduces(CollType t) {
+  return t == CollType::kAllReduce || t == CollType::kReduceScatter || t == CollType::kReduce;
+}
+
+// Collectives whose description carries a root (broadcast, reduce, and the rooted ones others add:
+// gather, scatter), by name so that new collectives need no change here.
+bool rooted(CollType t) {
+  const std::string n = weft::collName(t);
+  return n == "broadcast" || n == "reduce" || n == "gather" || n == "scatter";
+}
+
+std::string acceptedCollectives() {
+  std::string out;
+  for (int c = 0; c < static_cast<int>(CollType::kCount); ++c)
+    out += (out.empty() ? "" : ", ") + std::string(weft::collName(static_cast<CollType>(c)));
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_t count,
+                                  weftDataType_t datatype, weftRedOp_t op, const char** name) {
+  return weft::guarded(comm, [&]() -> Status {
+    if (comm == nullptr) return Status(weftInvalidArgument, "comm is NULL");
+    if (name == nullptr) return Status(weftInvalidArgument, "name is NULL");
+    *name = nullptr;
+    if (collective == nullptr) return Status(weftInvalidArgument, "collective is NULL");
+    CollType type;
+    if (!weft::parseCollName(collective, &type))
+      return errorStatus(weftInvalidArgument,
+                         "collective \"%s\" is not a weft collective (accepted: %s)", collective,
+                         acceptedCollectives().c_str());
+    if (std::string(weft::collName(type)) == "alltoallv")
+      return Status(weftInvalidArgument,
+                    "collective \"alltoallv\" cannot be described by a count in "
+                    "weftCommGetAlgorithm: its counts are per-peer arrays (ask for alltoall with "
+                    "the count per peer instead)");
+    int rawDtype = 0, rawOp = 0;  // any integer may arrive through the C ABI: read the bits
+    std::memcpy(&rawDtype, &datatype, sizeof rawDtype);
+    std::memcpy(&rawOp, &op, sizeof rawOp);
+    if (!weft::validDtype(rawDtype))
+      return errorStatus(weftInvalidArgument,
+                         "datatype %d is not a weft data type (0..%d) in weftCommGetAlgorithm",
+                         rawDtype, weftNumTypes - 1);
+    if (reduces(type) && !weft::validOp(rawOp))
+      return errorStatus(weftInvalidArgument,
+                         "op %d is not a weft reduction (0..%d) in weftCommGetAlgorithm for %s",
+                         rawOp, weftNumOps - 1, weft::collName(type));
+    CollDesc d;
+    d.type = type;
+    d.count = count;
+    d.dtype = datatype;
+    d.op = reduces(type) ? op : weftSum;
+    d.elemSize = weft::dtypeSize(datatype);
+    d.rank = comm->rank;
+    d.nranks = comm->nranks;
+    d.root = rooted(type) ? 0 : -1;
+    d.peerAccess = comm->transport->peerMemory() != nullptr;  // as the API's calls describe it
+    if (type == CollType::kSend || type == CollType::kRecv)
+      d.peer = (comm->rank + 1) % comm->nranks;
+    if (count >
+        std::numeric_limits<uint64_t>::max() / 2 / d.elemSize / static_cast<uint64_t>(comm->nranks))
+      return errorStatus(weftInvalidArgument,
+                         "count %zu of %s elements overflows the byte size in "
+                         "weftCommGetAlgorithm",
+                         count, weft::dtypeName(datatype));
+    WEFT_ASSIGN_OR_RETURN(const weft::AlgorithmInfo* algo, comm->tuner.choose(d));
+    *name = algo->name;
+    return Status::Ok();
+  });
+}
+
+}  // extern "C"

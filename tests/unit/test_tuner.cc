@@ -1,0 +1,878 @@
+// Tests of the tuner: WEFT_ALGO's grammar (valid forms, size ranges, gaps, and every error with its
+// exact message), tuning files (good, bad key, bad value, missing), the choice for given cost-model
+// constants, forced algorithms that cannot run, the TUNING log, weftCommGetAlgorithm, and the
+// tools: weft-info --explain, and weft-tune run under weftrun writing a file WEFT_TUNE_FILE loads.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "runner.h"
+#include "tuner/tuner.h"
+
+namespace weft::test {
+namespace {
+
+constexpr char kWeftInfo[] = WEFT_BINARY_DIR "/tools/weft-info";
+constexpr char kWeftTune[] = WEFT_BINARY_DIR "/tools/weft-tune";
+constexpr char kWeftrun[] = WEFT_BINARY_DIR "/tools/weftrun";
+
+const AlgorithmInfo* algo(CollType c, const char* name) {
+  const AlgorithmInfo* a = findAlgorithm(c, name);
+  EXPECT_NE(a, nullptr) << name << " is not in the algorithm table";
+  return a;
+}
+
+std::string parseError(const std::string& text) {
+  Result<AlgoOverride> r = parseAlgoOverride(text);
+  EXPECT_FALSE(r.ok()) << text << " parsed";
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), weftInvalidArgument);
+  return r.status().message();
+}
+
+std::string acceptedAlgorithms(CollType c) {
+  std::string out;
+  for (const AlgorithmInfo* a : algorithmsFor(c))
+    out += (out.empty() ? "" : ", ") + std::string(a->name);
+  return out;
+}
+
+CollDesc allReduce(uint64_t bytes, int nranks) {
+  CollDesc d;
+  d.type = CollType::kAllReduce;
+  d.count = bytes / 4;
+  d.dtype = weftFloat32;
+  d.elemSize = 4;
+  d.nranks = nranks;
+  return d;
+}
+
+// Sets a variable for one test and restores it (and the settings) afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) {
+      old_ = old;
+      had_ = true;
+    }
+    setenv(name, value.c_str(), 1);
+    (void)config::reload();
+  }
+  ~ScopedEnv() {
+    if (had_)
+      setenv(name_.c_str(), old_.c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+    (void)config::reload();
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
+std::string tempPath(const char* tag) {
+  return ::testing::TempDir() + "weft_tuner_" + tag + "_" + std::to_string(getpid());
+}
+
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs a shell command; returns its exit status and stdout (stderr too when asked).
+struct Cmd {
+  int status = -1;
+  std::string out;
+};
+Cmd run(const std::string& cmd) {
+  Cmd c;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return c;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    c.out.append(buf, n);
+  const int st = pclose(p);
+  c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return c;
+}
+
+// ---- WEFT_ALGO: valid forms ----
+
+TEST(AlgoOverride, EmptyLeavesTheTunerFree) {
+  Result<AlgoOverride> r = parseAlgoOverride("");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 100), nullptr);
+  EXPECT_TRUE(parseAlgoOverride(" ; ;").ok());
+}
+
+TEST(AlgoOverride, CollectiveAndBareForms) {
+  Result<AlgoOverride> r = parseAlgoOverride("allreduce:ring;broadcast:tree");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const AlgoRule* rule = r->ruleFor(CollType::kAllReduce, 12345);
+  ASSERT_NE(rule, nullptr);
+  EXPECT_FALSE(rule->exclude);
+  ASSERT_EQ(rule->algos.size(), 1u);
+  EXPECT_EQ(rule->algos[0], algo(CollType::kAllReduce, "ring"));
+  EXPECT_EQ(r->ruleFor(CollType::kAllGather, 1), nullptr);
+
+  // Bare: every collective that has the algorithm.
+  r = parseAlgoOverride("ring");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (int c = 0; c < static_cast<int>(CollType::kCount); ++c) {
+    const bool has = findAlgorithm(static_cast<CollType>(c), "ring") != nullptr;
+    EXPECT_EQ(r->ruleFor(static_cast<CollType>(c), 64) != nullptr, has) << c;
+  }
+
+  // Case-insensitive names, display spellings of collectives, exclusion.
+  r = parseAlgoOverride("All_Reduce:^RING");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  rule = r->ruleFor(CollType::kAllReduce, 8);
+  ASSERT_NE(rule, nullptr);
+  EXPECT_TRUE(rule->exclude);
+  EXPECT_FALSE(rule->allows(algo(CollType::kAllReduce, "ring")));
+  EXPECT_TRUE(rule->allows(algo(CollType::kAllReduce, "recursive_doubling")));
+  EXPECT_EQ(rule->listText(), "all but ring");
+
+  // A later all-sizes clause replaces an earlier one (NCCL: the last word wins).
+  r = parseAlgoOverride("allreduce:ring;allreduce:recursive_doubling");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 8)->algos[0],
+            algo(CollType::kAllReduce, "recursive_doubling"));
+}
+
+TEST(AlgoOverride, SizeRanges) {
+  Result<AlgoOverride> r = parseAlgoOverride("allgather:0-64K:bruck,64K-inf:ring");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const AlgorithmInfo* bruck = algo(CollType::kAllGather, "bruck");
+  const AlgorithmInfo* ring = algo(CollType::kAllGather, "ring");
+  EXPECT_EQ(r->ruleFor(CollType::kAllGather, 0)->algos[0], bruck);
+  EXPECT_EQ(r->ruleFor(CollType::kAllGather, 65535)->algos[0], bruck);
+  EXPECT_EQ(r->ruleFor(CollType::kAllGather, 65536)->algos[0], ring);  // [lo, hi)
+  EXPECT_EQ(r->ruleFor(CollType::kAllGather, uint64_t{1} << 40)->algos[0], ring);
+  const CollRules& cr = r->colls[static_cast<int>(CollType::kAllGather)];
+  ASSERT_EQ(cr.ranges.size(), 2u);
+  EXPECT_EQ(cr.ranges[0].lo, 0u);
+  EXPECT_EQ(cr.ranges[0].hi, 65536u);
+  EXPECT_EQ(cr.ranges[1].hi, kSizeInf);
+  EXPECT_EQ(cr.ranges[0].where(),
+            "WEFT_ALGO clause \"allgather:0-64K:bruck,64K-inf:ring\" (range 0-64K)");
+
+  // Several algorithms per range; M and G suffixes; "^" inside a range; ranges across clauses.
+  r = parseAlgoOverride(
+      "allreduce:0-4K:recursive_doubling,ring,1M-1G:^recursive_doubling;allreduce:1G-INF:ring");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const AlgoRule* small = r->ruleFor(CollType::kAllReduce, 100);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(small->algos.size(), 2u);
+  EXPECT_EQ(small->listText(), "recursive_doubling, ring");
+  const AlgoRule* mid = r->ruleFor(CollType::kAllReduce, 2u << 20);
+  ASSERT_NE(mid, nullptr);
+  EXPECT_TRUE(mid->exclude);
+  EXPECT_EQ(mid->lo, 1u << 20);
+  EXPECT_EQ(mid->hi, 1u << 30);
+  EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 3u << 30)->range, "1G-INF");
+}
+
+// Sizes no range covers fall back to the collective's all-sizes clause if there is one, else to
+// the tuner, which chooses freely.
+TEST(AlgoOverride, GapsFallBackToTheTuner) {
+  Result<AlgoOverride> r = parseAlgoOverride("allreduce:0-4K:recursive_doubling,1M-inf:ring");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_NE(r->ruleFor(CollType::kAllReduce, 4095), nullptr);
+  EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 4096), nullptr);
+  EXPECT_EQ(r->ruleFor(CollType::kAllReduce, (1u << 20) - 1), nullptr);
+  EXPECT_NE(r->ruleFor(CollType::kAllReduce, 1u << 20), nullptr);
+
+  // In the gap every algorithm is a candidate, and the explanation says why.
+  const Tuner tuner(r.value());
+  const Explanation ex = tuner.explain(allReduce(64 << 10, 4));
+  EXPECT_FALSE(ex.hasRule);
+  EXPECT_TRUE(ex.gap);
+  for (const Explanation::Candidate& c : ex.candidates)
+    EXPECT_TRUE(c.allowed) << c.algo->name;
+  EXPECT_EQ(ex.ruleText(),
+            "none: the size ranges set for allreduce leave 65536 B uncovered, so the tuner "
+            "chooses among every algorithm");
+  // Without the ranges the tuner would choose the same.
+  EXPECT_EQ(ex.chosen, Tuner().explain(allReduce(64 << 10, 4)).chosen);
+
+  // An all-sizes clause fills the gaps, whatever the order of the clauses.
+  for (const char* text : {"allreduce:ring;allreduce:0-4K:recursive_doubling",
+                           "allreduce:0-4K:recursive_doubling;allreduce:ring"}) {
+    r = parseAlgoOverride(text);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 100)->algos[0],
+              algo(CollType::kAllReduce, "recursive_doubling"))
+        << text;
+    EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 8192)->algos[0], algo(CollType::kAllReduce, "ring"))
+        << text;
+  }
+}
+
+TEST(AlgoOverride, MergePrefersTheFirstPerCollective) {
+  Result<AlgoOverride> env = parseAlgoOverride("allreduce:recursive_doubling");
+  Result<AlgoOverride> file = parseAlgoOverride("allreduce:ring;allgather:ring", "file");
+  ASSERT_TRUE(env.ok() && file.ok());
+  const AlgoOverride m = AlgoOverride::merge(env.value(), file.value());
+  EXPECT_EQ(m.ruleFor(CollType::kAllReduce, 8)->algos[0],
+            algo(CollType::kAllReduce, "recursive_doubling"));
+  EXPECT_EQ(m.ruleFor(CollType::kAllGather, 8)->source, "file");
+}
+
+TEST(AlgoOverride, FormatSize) {
+  EXPECT_EQ(formatSize(0), "0");
+  EXPECT_EQ(formatSize(1000), "1000");
+  EXPECT_EQ(formatSize(65536), "64K");
+  EXPECT_EQ(formatSize(3u << 20), "3M");
+  EXPECT_EQ(formatSize(uint64_t{5} << 30), "5G");
+  EXPECT_EQ(formatSize(kSizeInf), "inf");
+}
+
+// ---- WEFT_ALGO: errors, exact messages ----
+
+TEST(AlgoOverride, UnknownNames) {
+  std::string colls;
+  for (int c = 0; c < static_cast<int>(CollType::kCount); ++c)
+    colls += (c ? ", " : "") + std::string(collName(static_cast<CollType>(c)));
+  EXPECT_EQ(parseError("allreduc:ring"),
+            "WEFT_ALGO: clause \"allreduc:ring\": unknown collective \"allreduc\" (accepted: " +
+                colls + ")");
+  EXPECT_EQ(parseError("broadcast:tree;allgather:0-64K:quantum"),
+            "WEFT_ALGO: clause \"allgather:0-64K:quantum\": unknown algorithm \"quantum\" for "
+            "allgather (accepted: " +
+                acceptedAlgorithms(CollType::kAllGather) + ")");
+  // An algorithm of another collective is unknown here too.
+  EXPECT_EQ(parseError("broadcast:ring"),
+            "WEFT_ALGO: clause \"broadcast:ring\": unknown algorithm \"ring\" for broadcast "
+            "(accepted: " +
+                acceptedAlgorithms(CollType::kBroadcast) + ")");
+  const std::string bare = parseError("quantum");
+  EXPECT_EQ(bare.rfind("WEFT_ALGO: clause \"quantum\": unknown algorithm \"quantum\": no "
+                       "collective has it (accepted: ring, ",
+                       0),
+            0u)
+      << bare;
+  // Where the text came from is the prefix.
+  Result<AlgoOverride> r = parseAlgoOverride("allreduce:quantum", "WEFT_TUNE_FILE=t line 3: algo");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message().rfind(
+                "WEFT_TUNE_FILE=t line 3: algo: clause \"allreduce:quantum\": unknown", 0),
+            0u);
+}
+
+TEST(AlgoOverride, OverlappingRanges) {
+  EXPECT_EQ(parseError("allgather:0-64K:bruck,32K-inf:ring"),
+            "WEFT_ALGO: clause \"allgather:0-64K:bruck,32K-inf:ring\": size ranges 0-64K and "
+            "32K-inf overlap for allgather");
+  EXPECT_EQ(parseError("allgather:0-64K:bruck;allgather:1K-2K:ring"),
+            "WEFT_ALGO: clause \"allgather:1K-2K:ring\": size ranges 0-64K (in clause "
+            "\"allgather:0-64K:bruck\") and 1K-2K overlap for allgather");
+  // Touching ranges do not overlap: [0, 64K) and [64K, inf).
+  EXPECT_TRUE(parseAlgoOverride("allgather:64K-inf:ring,0-64K:bruck").ok());
+}
+
+TEST(AlgoOverride, MalformedRanges) {
+  EXPECT_EQ(parseError("allgather:64K:ring"),
+            "WEFT_ALGO: clause \"allgather:64K:ring\": \"64K\" is not a size range (write lo-hi, "
+            "e.g. 0-64K or 64K-inf)");
+  EXPECT_EQ(parseError("allgather:64K-32K:ring"),
+            "WEFT_ALGO: clause \"allgather:64K-32K:ring\": size range \"64K-32K\" is empty: the "
+            "upper bound must be above the lower bound (ranges are [lo, hi) in bytes)");
+  EXPECT_EQ(parseError("allgather:0-12Q:ring"),
+            "WEFT_ALGO: clause \"allgather:0-12Q:ring\": size range \"0-12Q\" is malformed: "
+            "\"12Q\" is not a size (unknown suffix \"Q\"; write a byte count with an optional K, "
+            "M or G, or inf)");
+  EXPECT_EQ(parseError("allgather:inf-inf:ring"),
+            "WEFT_ALGO: clause \"allgather:inf-inf:ring\": size range \"inf-inf\" is malformed: "
+            "\"inf\" is not a size (not a byte count; write a byte count with an optional K, M or "
+            "G)");
+  EXPECT_EQ(parseError("allgather:64K-:ring"),
+            "WEFT_ALGO: clause \"allgather:64K-:ring\": size range \"64K-\" is malformed: it "
+            "needs a lower and an upper bound (e.g. 0-64K or 64K-inf)");
+  EXPECT_EQ(parseError("0-64K:ring"),
+            "WEFT_ALGO: clause \"0-64K:ring\": size range \"0-64K\" needs a collective in front "
+            "of it (e.g. allreduce:0-64K:ring)");
+  EXPECT_EQ(parseError("allreduce:ring,0-64K:recursive_doubling"),
+            "WEFT_ALGO: clause \"allreduce:ring,0-64K:recursive_doubling\": \"ring\" comes "
+            "before the first size range: give either one list for every size (allreduce:ring) "
+            "or a range before every list (allreduce:0-64K:ring)");
+  EXPECT_EQ(parseError("allreduce:0-64K"),
+            "WEFT_ALGO: clause \"allreduce:0-64K\": size range \"0-64K\" has no algorithm (write "
+            "0-64K:algo)");
+}
+
+TEST(AlgoOverride, MalformedLists) {
+  EXPECT_EQ(parseError("allreduce:"),
+            "WEFT_ALGO: clause \"allreduce:\": no algorithm after \"allreduce:\"");
+  EXPECT_EQ(parseError("allreduce:0-64K:"),
+            "WEFT_ALGO: clause \"allreduce:0-64K:\": no algorithm after \"0-64K:\"");
+  EXPECT_EQ(parseError("allreduce:ring,,recursive_doubling"),
+            "WEFT_ALGO: clause \"allreduce:ring,,recursive_doubling\": empty algorithm name in "
+            "the list after \"allreduce:\"");
+  EXPECT_EQ(parseError("allreduce:ring,^recursive_doubling"),
+            "WEFT_ALGO: clause \"allreduce:ring,^recursive_doubling\": \"^\" in "
+            "\"^recursive_doubling\" must come first in a list, where it excludes every "
+            "algorithm listed");
+  EXPECT_EQ(parseError("ring,"), "WEFT_ALGO: clause \"ring,\": empty algorithm name");
+}
+
+// The settings path: a bad WEFT_ALGO fails communicator creation with the same message.
+TEST(AlgoOverride, BadValueFailsInit) {
+  ScopedEnv e("WEFT_ALGO", "allgather:0-64K:bruck,32K-inf:ring");
+  weftUniqueId id{};
+  ASSERT_EQ(weftGetUniqueId(&id), weftSuccess);
+  weftComm_t comm = nullptr;
+  EXPECT_EQ(weftCommInitRank(&comm, 1, id, 0), weftInvalidArgument);
+  EXPECT_EQ(comm, nullptr);
+  EXPECT_NE(std::string(weftGetLastError(nullptr))
+                .find("WEFT_ALGO: clause \"allgather:0-64K:bruck,32K-inf:ring\": size ranges"),
+            std::string::npos)
+      << weftGetLastError(nullptr);
+}
+
+// ---- Tuning files ----
+
+TEST(TuneFile, Good) {
+  const std::string text =
+      "# measured by hand\n"
+      "format = 1\n"
+      "\n"
+      "intra.alpha_us = 0.25   # trailing comment\n"
+      "  intra.beta_us_per_byte=2e-4\n"
+      "intra.gamma_us_per_byte = 1e-5\n"
+      "intra.copy_us_per_byte = 3e-5\n"
+      "intra.sync_us = 0.75\n"
+      "inter.alpha_us = 5\n"
+      "algo = allreduce:0-4K:recursive_doubling,4K-inf:ring\n";
+  Result<TuneFile> r = parseTuneFile(text, "t.txt");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->model.intra.alphaUs, 0.25);
+  EXPECT_DOUBLE_EQ(r->model.intra.betaUsPerByte, 2e-4);
+  EXPECT_DOUBLE_EQ(r->model.intra.gammaUsPerByte, 1e-5);
+  EXPECT_DOUBLE_EQ(r->model.intra.copyUsPerByte, 3e-5);
+  EXPECT_DOUBLE_EQ(r->model.intra.syncUs, 0.75);
+  EXPECT_DOUBLE_EQ(r->model.inter.alphaUs, 5);
+  EXPECT_DOUBLE_EQ(r->model.inter.betaUsPerByte, LevelCost().betaUsPerByte);  // default stands
+  ASSERT_TRUE(r->hasAlgo);
+  const AlgoRule* rule = r->algo.ruleFor(CollType::kAllReduce, 8);
+  ASSERT_NE(rule, nullptr);
+  EXPECT_EQ(rule->source, "WEFT_TUNE_FILE=t.txt line 10: algo");
+
+  // What formatTuneFile writes reads back the same.
+  CostModel m;
+  m.intra.alphaUs = 1.5;
+  m.inter.syncUs = 42;
+  Result<TuneFile> back = parseTuneFile(formatTuneFile(m, "a comment\n\nmore"), "f");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_DOUBLE_EQ(back->model.intra.alphaUs, 1.5);
+  EXPECT_DOUBLE_EQ(back->model.inter.syncUs, 42);
+  EXPECT_FALSE(back->hasAlgo);
+}
+
+std::string tuneError(const std::string& text) {
+  Result<TuneFile> r = parseTuneFile(text, "t.txt");
+  EXPECT_FALSE(r.ok()) << text;
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), weftInvalidArgument);
+  return r.status().message();
+}
+
+TEST(TuneFile, Errors) {
+  std::string keys = "format";
+  for (const TuneKey& k : tuneKeys())
+    keys += std::string(", ") + k.name;
+  EXPECT_EQ(
+      tuneError("intra.alpha_us = 1\nintra.alpah_us = 2\n"),
+      "WEFT_TUNE_FILE=t.txt line 2: unknown key \"intra.alpah_us\" (accepted: " + keys + ", algo)");
+  EXPECT_EQ(tuneError("intra.alpha_us = fast\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: intra.alpha_us = \"fast\" is not a number");
+  EXPECT_EQ(tuneError("intra.beta_us_per_byte = 1e-4x\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: intra.beta_us_per_byte = \"1e-4x\" is not a number");
+  EXPECT_EQ(tuneError("# c\ninter.sync_us = -1\n"),
+            "WEFT_TUNE_FILE=t.txt line 2: inter.sync_us = \"-1\" is out of range (a finite "
+            "number >= 0)");
+  EXPECT_EQ(tuneError("intra.sync_us = inf\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: intra.sync_us = \"inf\" is out of range (a finite "
+            "number >= 0)");
+  EXPECT_EQ(tuneError("intra.sync_us =\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: intra.sync_us has no value");
+  EXPECT_EQ(tuneError("intra.sync_us 3\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: expected \"key = value\", found \"intra.sync_us 3\"");
+  EXPECT_EQ(tuneError("intra.sync_us = 3\n\nintra.sync_us = 4\n"),
+            "WEFT_TUNE_FILE=t.txt line 3: intra.sync_us is set twice (first on line 1)");
+  EXPECT_EQ(tuneError("format = 2\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: format = \"2\": this version of weft reads format 1 "
+            "only");
+  EXPECT_EQ(tuneError("algo = allreduce:0-64K:ring,32K-inf:ring\n"),
+            "WEFT_TUNE_FILE=t.txt line 1: algo: clause \"allreduce:0-64K:ring,32K-inf:ring\": "
+            "size ranges 0-64K and 32K-inf overlap for allreduce");
+}
+
+TEST(TuneFile, Missing) {
+  Result<TuneFile> r = loadTuneFile("/nonexistent/weft/tune.txt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), weftInvalidArgument);
+  EXPECT_EQ(r.status().message(),
+            "WEFT_TUNE_FILE=/nonexistent/weft/tune.txt: cannot open: No such file or directory "
+            "(write one with weft-tune, or unset WEFT_TUNE_FILE)");
+  // And through the settings: communicator creation fails naming the file.
+  ScopedEnv e("WEFT_TUNE_FILE", "/nonexistent/weft/tune.txt");
+  weftUniqueId id{};
+  ASSERT_EQ(weftGetUniqueId(&id), weftSuccess);
+  weftComm_t comm = nullptr;
+  EXPECT_EQ(weftCommInitRank(&comm, 1, id, 0), weftInvalidArgument);
+  EXPECT_NE(
+      std::string(weftGetLastError(nullptr)).find("WEFT_TUNE_FILE=/nonexistent/weft/tune.txt"),
+      std::string::npos)
+      << weftGetLastError(nullptr);
+}
+
+TEST(TuneFile, LoadedWhenACommunicatorIsCreated) {
+  const std::string path = tempPath("good");
+  writeFile(path,
+            "intra.alpha_us = 100\nintra.beta_us_per_byte = 1e-6\n"
+            "algo = allreduce:ring;allgather:ring\n");
+  {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    ScopedEnv algoEnv("WEFT_ALGO", "allreduce:recursive_doubling");
+    Result<Tuner> t = tunerFromConfig();
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_DOUBLE_EQ(t->model().intra.alphaUs, 100);
+    EXPECT_EQ(t->modelSource(), "WEFT_TUNE_FILE=" + path);
+    // WEFT_ALGO wins for all-reduce; the file's preference stands for all-gather.
+    EXPECT_EQ(t->algoOverride().ruleFor(CollType::kAllReduce, 8)->source, "WEFT_ALGO");
+    EXPECT_EQ(t->algoOverride().ruleFor(CollType::kAllGather, 8)->source,
+              "WEFT_TUNE_FILE=" + path + " line 3: algo");
+    // A real communicator carries it.
+    weftUniqueId id{};
+    ASSERT_EQ(weftGetUniqueId(&id), weftSuccess);
+    weftComm_t comm = nullptr;
+    ASSERT_EQ(weftCommInitRank(&comm, 1, id, 0), weftSuccess) << weftGetLastError(nullptr);
+    EXPECT_DOUBLE_EQ(comm->tuner.model().intra.alphaUs, 100);
+    weftCommDestroy(comm);
+  }
+  // A bad line fails creation naming the file, the line and the key.
+  writeFile(path, "intra.alpha_us = 1\nintra.gamma_us_per_byte = lots\n");
+  {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    weftUniqueId id{};
+    ASSERT_EQ(weftGetUniqueId(&id), weftSuccess);
+    weftComm_t comm = nullptr;
+    EXPECT_EQ(weftCommInitRank(&comm, 1, id, 0), weftInvalidArgument);
+    EXPECT_NE(std::string(weftGetLastError(nullptr))
+                  .find("WEFT_TUNE_FILE=" + path +
+                        " line 2: intra.gamma_us_per_byte = \"lots\" is not a number"),
+              std::string::npos)
+        << weftGetLastError(nullptr);
+  }
+  std::remove(path.c_str());
+}
+
+// ---- The choice ----
+
+// With the candidates restricted to the latency-optimal and the bandwidth-optimal all-reduce (new
+// algorithms may join the table), small calls go to recursive doubling and large ones to the ring,
+// and the crossover moves with the constants.
+TEST(TunerChoice, SmallLatencyOptimalLargeBandwidthOptimal) {
+  Result<AlgoOverride> ov = parseAlgoOverride("allreduce:ring,recursive_doubling");
+  ASSERT_TRUE(ov.ok());
+  CostModel m;
+  m.intra = {1.0, 1e-4, 5e-5, 5e-5, 1.0};
+  const Tuner t(ov.value(), m);
+  for (int p : {2, 3, 4, 8, 16}) {
+    Result<const AlgorithmInfo*> small = t.choose(allReduce(8, p));
+    ASSERT_TRUE(small.ok());
+    EXPECT_STREQ((*small)->name, "recursive_doubling") << p << " ranks";
+    if (p == 2) continue;  // one exchange of everything is also bandwidth-optimal for 2 ranks
+    Result<const AlgorithmInfo*> large = t.choose(allReduce(64 << 20, p));
+    ASSERT_TRUE(large.ok());
+    EXPECT_STREQ((*large)->name, "ring") << p << " ranks";
+  }
+  // 256 KiB on 8 ranks: latency-bound on a high-latency link, bandwidth-bound on a fast one.
+  CostModel slowLinks = m, fastLinks = m;
+  slowLinks.intra.alphaUs = 1000;
+  fastLinks.intra.alphaUs = 0.01;
+  EXPECT_STREQ(Tuner(ov.value(), slowLinks).choose(allReduce(256 << 10, 8)).value()->name,
+               "recursive_doubling");
+  EXPECT_STREQ(Tuner(ov.value(), fastLinks).choose(allReduce(256 << 10, 8)).value()->name, "ring");
+}
+
+// Unrestricted, the choice is the least estimate among the algorithms that can run the call.
+TEST(TunerChoice, LeastEstimateWins) {
+  const Tuner t;
+  for (uint64_t bytes : {uint64_t{4}, uint64_t{4096}, uint64_t{1} << 20, uint64_t{64} << 20}) {
+    for (int p : {2, 3, 7, 8}) {
+      for (int c = 0; c < static_cast<int>(CollType::kCount); ++c) {
+        CollDesc d = allReduce(bytes, p);
+        d.type = static_cast<CollType>(c);
+        if (std::string(collName(d.type)) == "alltoallv") continue;  // needs per-peer arrays
+        const std::string name = collName(d.type);
+        if (name == "broadcast" || name == "reduce" || name == "gather" || name == "scatter")
+          d.root = 0;
+        if (d.type == CollType::kSend || d.type == CollType::kRecv) d.peer = 1;
+        d.peerAccess = true;
+        const Explanation ex = t.explain(d);
+        ASSERT_NE(ex.chosen, nullptr) << d.describe() << ": " << ex.status.message();
+        double best = INFINITY;
+        for (const Explanation::Candidate& cand : ex.candidates) {
+          if (cand.canRun) {
+            EXPECT_DOUBLE_EQ(cand.us, estimateUs(*cand.algo, d, t.model()));
+            best = std::min(best, cand.us);
+          }
+        }
+        const double chosenUs = estimateUs(*ex.chosen, d, t.model());
+        EXPECT_DOUBLE_EQ(chosenUs, best) << d.describe();
+      }
+    }
+  }
+  // One rank: a local copy, nothing in place.
+  CollDesc one = allReduce(1 << 20, 1);
+  EXPECT_DOUBLE_EQ(estimateUs(*algo(CollType::kAllReduce, "ring"), one, t.model()),
+                   (1 << 20) * t.model().intra.copyUsPerByte);
+  one.inPlace = true;
+  EXPECT_DOUBLE_EQ(estimateUs(*algo(CollType::kAllReduce, "ring"), one, t.model()), 0);
+}
+
+// Test doubles: an all-reduce that runs only on powers of two, and one that always runs.
+bool pow2Only(const CollDesc& d) {
+  return isPow2(d.nranks);
+}
+bool anyRanks(const CollDesc&) {
+  return true;
+}
+double flatCost(const CollDesc&, const LevelCost& c) {
+  return c.alphaUs;
+}
+double dearCost(const CollDesc&, const LevelCost& c) {
+  return 100 * c.alphaUs;
+}
+const AlgorithmInfo kPow2 = {
+    CollType::kAllReduce, "pow2_only", "test double", pow2Only, nullptr, flatCost};
+const AlgorithmInfo kAny = {
+    CollType::kAllReduce, "anywhere", "test double", anyRanks, nullptr, dearCost};
+
+AlgoOverride forcing(std::vector<const AlgorithmInfo*> algos, bool exclude, const char* clause,
+                     const char* range = nullptr) {
+  AlgoOverride ov;
+  AlgoRule r;
+  r.algos = std::move(algos);
+  r.exclude = exclude;
+  r.source = "WEFT_ALGO";
+  r.clause = clause;
+  CollRules& cr = ov.colls[static_cast<int>(CollType::kAllReduce)];
+  if (range != nullptr) {
+    r.ranged = true;
+    r.range = range;
+    r.hi = 64 << 10;
+    cr.ranges.push_back(r);
+  } else {
+    cr.hasWhole = true;
+    cr.whole = r;
+  }
+  return ov;
+}
+
+TEST(TunerChoice, ForcedAlgorithmThatCannotRun) {
+  const std::vector<const AlgorithmInfo*> both = {&kPow2, &kAny};
+  const CostModel m;
+  // Forced and able: chosen.
+  Explanation ex =
+      decide(both, allReduce(4096, 4), forcing({&kPow2}, false, "allreduce:pow2_only"), m, false);
+  ASSERT_EQ(ex.chosen, &kPow2);
+  // Forced and unable: an error naming the rule, the algorithm and the call.
+  ex = decide(both, allReduce(4096, 3), forcing({&kPow2}, false, "allreduce:pow2_only"), m, false);
+  EXPECT_EQ(ex.chosen, nullptr);
+  EXPECT_EQ(ex.status.code(), weftInvalidArgument);
+  EXPECT_EQ(ex.status.message(),
+            "WEFT_ALGO clause \"allreduce:pow2_only\" forces pow2_only for allreduce, but "
+            "pow2_only cannot run all_reduce count=1024 float sum (4096 B per rank) on 3 ranks");
+  // The same from a size range.
+  ex = decide(both, allReduce(4096, 3),
+              forcing({&kPow2}, false, "allreduce:0-64K:pow2_only", "0-64K"), m, false);
+  EXPECT_EQ(ex.status.message(),
+            "WEFT_ALGO clause \"allreduce:0-64K:pow2_only\" (range 0-64K) forces pow2_only for "
+            "allreduce, but pow2_only cannot run all_reduce count=1024 float sum (4096 B per "
+            "rank) on 3 ranks");
+  // Outside the range the tuner is free and takes the one that runs.
+  ex = decide(both, allReduce(1 << 20, 3),
+              forcing({&kPow2}, false, "allreduce:0-64K:pow2_only", "0-64K"), m, false);
+  EXPECT_EQ(ex.chosen, &kAny);
+  // A list: the ones that can run are chosen among.
+  ex = decide(both, allReduce(4096, 3),
+              forcing({&kPow2, &kAny}, false, "allreduce:pow2_only,anywhere"), m, false);
+  EXPECT_EQ(ex.chosen, &kAny);
+  const std::vector<const AlgorithmInfo*> pow2 = {&kPow2};
+  ex = decide(pow2, allReduce(4096, 3),
+              forcing({&kPow2, &kAny}, false, "allreduce:pow2_only,anywhere"), m, false);
+  EXPECT_EQ(ex.status.message(),
+            "WEFT_ALGO clause \"allreduce:pow2_only,anywhere\" forces pow2_only, anywhere for "
+            "allreduce, but none of them can run all_reduce count=1024 float sum (4096 B per "
+            "rank) on 3 ranks");
+  // An exclusion that leaves nothing that runs.
+  ex = decide(both, allReduce(4096, 3), forcing({&kAny}, true, "allreduce:^anywhere"), m, false);
+  EXPECT_EQ(ex.status.message(),
+            "WEFT_ALGO clause \"allreduce:^anywhere\" excludes anywhere for allreduce and no "
+            "other algorithm can run all_reduce count=1024 float sum (4096 B per rank) on 3 "
+            "ranks");
+  // The explanation says why each candidate was out.
+  ex = decide(both, allReduce(4096, 3), forcing({&kAny}, true, "allreduce:^anywhere"), m, false);
+  EXPECT_EQ(ex.statusOf(ex.candidates[0]),
+            "ineligible: cannot run this call (its canRun is false)");
+  EXPECT_EQ(ex.statusOf(ex.candidates[1]),
+            "ineligible: excluded by WEFT_ALGO clause \"allreduce:^anywhere\"");
+}
+
+// The real thing, where the table has an algorithm that needs peers' memory: forcing it on a
+// communicator without that access fails the call with a message naming both.
+TEST(TunerChoice, ForcedOneSidedWithoutPeerAccessFailsTheCall) {
+  if (findAlgorithm(CollType::kAllReduce, "one_sided") == nullptr)
+    GTEST_SKIP() << "no one_sided all-reduce in the table";
+  RunnerOptions opt;
+  opt.algo = "allreduce:one_sided";
+  opt.access = MemPeerAccess::kNone;
+  runRanks(
+      2,
+      [](int, weftComm_t comm) {
+        float x[4] = {1, 2, 3, 4}, y[4] = {};
+        EXPECT_EQ(weftAllReduce(x, y, 4, weftFloat32, weftSum, comm, nullptr), weftInvalidArgument);
+        const std::string msg = weftGetLastError(comm);
+        EXPECT_NE(msg.find("WEFT_ALGO clause \"allreduce:one_sided\" forces one_sided for "
+                           "allreduce, but one_sided cannot run all_reduce count=4 float sum"),
+                  std::string::npos)
+            << msg;
+        const char* name = nullptr;
+        EXPECT_EQ(weftCommGetAlgorithm(comm, "allreduce", 4, weftFloat32, weftSum, &name),
+                  weftInvalidArgument);
+      },
+      opt);
+}
+
+// ---- The TUNING log ----
+
+TEST(TuningLog, EveryCandidateOncePerShape) {
+  const std::string path = tempPath("log");
+  std::remove(path.c_str());
+  {
+    ScopedEnv file("WEFT_DEBUG_FILE", path);
+    ScopedEnv level("WEFT_DEBUG", "INFO");
+    ScopedEnv subsys("WEFT_DEBUG_SUBSYS", "TUNING");
+    Result<AlgoOverride> ov = parseAlgoOverride("allreduce:^recursive_doubling");
+    ASSERT_TRUE(ov.ok());
+    const Tuner t(ov.value());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(t.choose(allReduce(4096, 4)).ok());
+      ASSERT_TRUE(t.choose(allReduce(8192, 4)).ok());
+    }
+  }
+  const std::string log = readFile(path);
+  std::remove(path.c_str());
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t pos = log.find(what); pos != std::string::npos; pos = log.find(what, pos + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("tuner: all_reduce count=1024 float sum (4096 B per rank) on 4 ranks"), 1u)
+      << log;
+  EXPECT_EQ(count("tuner: all_reduce count=2048 float sum (8192 B per rank) on 4 ranks"), 1u)
+      << log;
+  EXPECT_EQ(count("rule: WEFT_ALGO clause \"allreduce:^recursive_doubling\": all but "
+                  "recursive_doubling"),
+            2u)
+      << log;
+  EXPECT_EQ(count("ineligible: excluded by WEFT_ALGO clause \"allreduce:^recursive_doubling\""), 2u)
+      << log;
+  // Every candidate has a line, and the choice is stated.
+  for (const AlgorithmInfo* a : algorithmsFor(CollType::kAllReduce))
+    EXPECT_NE(log.find(std::string("tuner:   ") + a->name + " "), std::string::npos) << a->name;
+  EXPECT_EQ(count("tuner:   choice: "), 2u) << log;
+  EXPECT_NE(log.find(" INFO "), std::string::npos) << log;
+}
+
+// ---- weftCommGetAlgorithm ----
+
+TEST(Query, AlgorithmPerSizeAndArguments) {
+  RunnerOptions opt;
+  opt.algo = "allreduce:0-64K:recursive_doubling,64K-inf:ring";
+  runRanks(
+      3,
+      [](int rank, weftComm_t comm) {
+        const char* name = nullptr;
+        ASSERT_EQ(weftCommGetAlgorithm(comm, "allreduce", 16, weftFloat32, weftSum, &name),
+                  weftSuccess)
+            << weftGetLastError(comm);
+        EXPECT_STREQ(name, "recursive_doubling");
+        ASSERT_EQ(weftCommGetAlgorithm(comm, "all_reduce", 1 << 16, weftFloat32, weftSum, &name),
+                  weftSuccess);
+        EXPECT_STREQ(name, "ring");  // 256 KiB
+        // The calls run with those algorithms and give right results.
+        for (size_t count : {size_t{16}, size_t{1} << 16}) {
+          std::vector<float> x(count, static_cast<float>(rank + 1)), y(count, 0);
+          ASSERT_EQ(weftAllReduce(x.data(), y.data(), count, weftFloat32, weftSum, comm, nullptr),
+                    weftSuccess)
+              << weftGetLastError(comm);
+          EXPECT_EQ(y.front(), 6.0f);
+          EXPECT_EQ(y.back(), 6.0f);
+        }
+        // op is not checked where nothing is reduced.
+        EXPECT_EQ(weftCommGetAlgorithm(comm, "allgather", 8, weftFloat32,
+                                       static_cast<weftRedOp_t>(99), &name),
+                  weftSuccess);
+        // Bad arguments, each named.
+        EXPECT_EQ(weftCommGetAlgorithm(comm, "allreduce", 8, weftFloat32, weftSum, nullptr),
+                  weftInvalidArgument);
+        EXPECT_STREQ(weftGetLastError(comm), "name is NULL");
+        EXPECT_EQ(weftCommGetAlgorithm(comm, nullptr, 8, weftFloat32, weftSum, &name),
+                  weftInvalidArgument);
+        EXPECT_STREQ(weftGetLastError(comm), "collective is NULL");
+        EXPECT_EQ(name, nullptr);
+        EXPECT_EQ(weftCommGetAlgorithm(comm, "allreduc", 8, weftFloat32, weftSum, &name),
+                  weftInvalidArgument);
+        EXPECT_EQ(std::string(weftGetLastError(comm))
+                      .rfind("collective \"allreduc\" is not a weft collective (accepted: "
+                             "allreduce, allgather, ",
+                             0),
+                  0u)
+            << weftGetLastError(comm);
+        EXPECT_EQ(weftCommGetAlgorithm(comm, "allreduce", 8, static_cast<weftDataType_t>(99),
+                                       weftSum, &name),
+                  weftInvalidArgument);
+        EXPECT_EQ(std::string(weftGetLastError(comm)),
+                  "datatype 99 is not a weft data type (0..11) in weftCommGetAlgorithm");
+        EXPECT_EQ(weftCommGetAlgorithm(comm, "reducescatter", 8, weftFloat32,
+                                       static_cast<weftRedOp_t>(-1), &name),
+                  weftInvalidArgument);
+        EXPECT_EQ(std::string(weftGetLastError(comm)),
+                  "op -1 is not a weft reduction (0..4) in weftCommGetAlgorithm for "
+                  "reducescatter");
+      },
+      opt);
+  const char* name = nullptr;
+  EXPECT_EQ(weftCommGetAlgorithm(nullptr, "allreduce", 8, weftFloat32, weftSum, &name),
+            weftInvalidArgument);
+  EXPECT_STREQ(weftGetLastError(nullptr), "comm is NULL");
+}
+
+// ---- The tools ----
+
+TEST(WeftInfo, ExplainPrintsTheCandidateTable) {
+  Cmd c = run(std::string("env -u WEFT_TUNE_FILE WEFT_ALGO='allreduce:^recursive_doubling' ") +
+              kWeftInfo + " --explain allreduce 4K --nranks 4 2>&1");
+  ASSERT_EQ(c.status, 0) << c.out;
+  EXPECT_EQ(c.out.rfind("all_reduce count=1024 float sum (4096 B per rank) on 4 ranks, peers' "
+                        "memory reachable: intra-node costs (built-in defaults)\n"
+                        "  rule: WEFT_ALGO clause \"allreduce:^recursive_doubling\": all but "
+                        "recursive_doubling\n"
+                        "  algorithm                 estimate (us)  status\n",
+                        0),
+            0u)
+      << c.out;
+  const Explanation ex =
+      Tuner(parseAlgoOverride("allreduce:^recursive_doubling").value()).explain([] {
+        CollDesc d = allReduce(4096, 4);
+        d.peerAccess = true;
+        return d;
+      }());
+  for (const Explanation::Candidate& cand : ex.candidates)
+    EXPECT_NE(c.out.find(strprintf("  %-24s %14.3f  %s\n", cand.algo->name, cand.us,
+                                   ex.statusOf(cand).c_str())),
+              std::string::npos)
+        << cand.algo->name << "\n"
+        << c.out;
+  EXPECT_NE(c.out.find(std::string("  choice: ") + ex.chosen->name + "\n"), std::string::npos);
+
+  // JSON.
+  c = run(std::string("env -u WEFT_TUNE_FILE -u WEFT_ALGO ") + kWeftInfo +
+          " --json --explain reduce_scatter 1M --nranks 3 --dtype bfloat16 --op max");
+  ASSERT_EQ(c.status, 0) << c.out;
+  EXPECT_NE(c.out.find("\"collective\": \"reduce_scatter\""), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\"count\": 524288"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\"op\": \"max\""), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\"chosen\": \""), std::string::npos) << c.out;
+
+  // Errors: a forced algorithm that cannot run, a bad collective, a bad WEFT_ALGO.
+  if (findAlgorithm(CollType::kAllReduce, "one_sided") != nullptr) {
+    c = run(std::string("env -u WEFT_TUNE_FILE WEFT_ALGO=allreduce:one_sided ") + kWeftInfo +
+            " --explain allreduce 64 --nranks 2 --no-peer-access 2>&1");
+    EXPECT_EQ(c.status, 1) << c.out;
+    EXPECT_NE(c.out.find("choice: none: WEFT_ALGO clause \"allreduce:one_sided\" forces "
+                         "one_sided for allreduce, but one_sided cannot run"),
+              std::string::npos)
+        << c.out;
+  }
+  c = run(std::string(kWeftInfo) + " --explain allreduc 64 2>&1");
+  EXPECT_EQ(c.status, 2);
+  EXPECT_NE(c.out.find("weft-info: --explain: unknown collective \"allreduc\""), std::string::npos)
+      << c.out;
+  c = run(std::string("env WEFT_ALGO=allreduce:quantum ") + kWeftInfo +
+          " --explain allreduce 64 2>&1");
+  EXPECT_EQ(c.status, 1);
+  EXPECT_NE(c.out.find("WEFT_ALGO: clause \"allreduce:quantum\": unknown algorithm"),
+            std::string::npos)
+      << c.out;
+
+  // The other sections, in text and JSON.
+  c = run(std::string("env -u WEFT_TUNE_FILE -u WEFT_ALGO ") + kWeftInfo);
+  ASSERT_EQ(c.status, 0) << c.out;
+  for (const char* s : {"weft 0.", "\nSettings", "WEFT_TUNE_FILE", "\nAlgorithms", "\nCost model"})
+    EXPECT_NE(c.out.find(s), std::string::npos) << s;
+  c = run(std::string("env -u WEFT_TUNE_FILE -u WEFT_ALGO ") + kWeftInfo + " --json --params");
+  ASSERT_EQ(c.status, 0) << c.out;
+  EXPECT_EQ(c.out.rfind("{\n  \"params\": [", 0), 0u) << c.out;
+  EXPECT_NE(c.out.find("\"name\": \"WEFT_ALGO\""), std::string::npos);
+}
+
+TEST(WeftTune, QuickRunWritesAFileThatLoads) {
+  const std::string path = tempPath("tune");
+  std::remove(path.c_str());
+  Cmd c = run(std::string("env -u WEFT_TUNE_FILE -u WEFT_ALGO ") + kWeftrun +
+              " -n 2 --timeout 120 " + kWeftTune + " --quick -o " + path + " 2>&1");
+  ASSERT_EQ(c.status, 0) << c.out;
+  EXPECT_NE(c.out.find("weft-tune: wrote " + path), std::string::npos) << c.out;
+  Result<TuneFile> tf = loadTuneFile(path);
+  ASSERT_TRUE(tf.ok()) << tf.status().message() << "\n" << readFile(path);
+  const LevelCost& l = tf->model.intra;
+  for (double v : {l.alphaUs, l.betaUsPerByte, l.gammaUsPerByte, l.copyUsPerByte, l.syncUs}) {
+    EXPECT_GT(v, 0) << readFile(path);
+    EXPECT_TRUE(std::isfinite(v));
+  }
+  EXPECT_LT(l.alphaUs, 1e5);
+  EXPECT_LT(l.betaUsPerByte, 1);
+  {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    Result<Tuner> t = tunerFromConfig();
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_DOUBLE_EQ(t->model().intra.alphaUs, l.alphaUs);
+    EXPECT_DOUBLE_EQ(t->model().intra.syncUs, l.syncUs);
+  }
+  // weft-info shows the file's constants.
+  c = run("WEFT_TUNE_FILE=" + path + " " + kWeftInfo + " --model");
+  EXPECT_EQ(c.status, 0) << c.out;
+  EXPECT_NE(c.out.find("Cost model (WEFT_TUNE_FILE=" + path + ")"), std::string::npos) << c.out;
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace weft::test
