@@ -14,7 +14,11 @@ struct LevelCost {
   double alphaUs = 0.5;          // one message hand-off
   double betaUsPerByte = 1e-4;   // a byte copied through a message slot (~10 GB/s)
   double gammaUsPerByte = 5e-5;  // a byte reduced (~20 GB/s)
-  double copyUsPerByte = 5e-5;   // a byte copied straight from a peer's memory (~20 GB/s)
+  // A byte copied straight from a peer's memory. The default is what process_vm_readv reaches on
+  // the 2-core VMs weft is developed on (~3 GB/s), so that one-sided algorithms are chosen only
+  // where they pay with ordinary buffers; mapped weftMemAlloc memory is several times faster, which
+  // a tuning file or WEFT_ALGO can say.
+  double copyUsPerByte = 3e-4;
   double syncUs = 1.0;           // one barrier-like synchronisation of the ranks involved
 };
 

@@ -18,7 +18,9 @@ struct AlgorithmInfo {
   const char* description;  // one line for weft-info and docs
   // Whether this algorithm can run the call (for example, a power-of-two rank count).
   bool (*canRun)(const CollDesc& desc);
-  // Emits this rank's schedule. desc.nranks >= 1 and desc.count > 0 are guaranteed.
+  // Emits this rank's schedule. desc.nranks >= 1 and desc.count > 0 are guaranteed (except in
+  // all-to-all-v, whose count is this rank's own total and may be 0; its zero-byte messages still
+  // go out).
   Status (*build)(const CollDesc& desc, Schedule* out);
   // Estimated microseconds for the call over links costing `level` (desc.nranks >= 2). The
   // formula is stated in the algorithm's file header.
@@ -44,11 +46,55 @@ Status broadcastBinomialTree(const CollDesc& d, Schedule* s);
 double broadcastBinomialTreeCost(const CollDesc& d, const LevelCost& c);
 Status reduceBinomialTree(const CollDesc& d, Schedule* s);
 double reduceBinomialTreeCost(const CollDesc& d, const LevelCost& c);
+Status allReduceRabenseifner(const CollDesc& d, Schedule* s);
+double allReduceRabenseifnerCost(const CollDesc& d, const LevelCost& c);
+Status allReduceDoubleBinaryTree(const CollDesc& d, Schedule* s);
+double allReduceDoubleBinaryTreeCost(const CollDesc& d, const LevelCost& c);
+Status allReduceReduceBroadcast(const CollDesc& d, Schedule* s);
+double allReduceReduceBroadcastCost(const CollDesc& d, const LevelCost& c);
+Status allGatherRecursiveDoubling(const CollDesc& d, Schedule* s);
+double allGatherRecursiveDoublingCost(const CollDesc& d, const LevelCost& c);
+Status allGatherBruck(const CollDesc& d, Schedule* s);
+double allGatherBruckCost(const CollDesc& d, const LevelCost& c);
+Status reduceScatterRecursiveHalving(const CollDesc& d, Schedule* s);
+double reduceScatterRecursiveHalvingCost(const CollDesc& d, const LevelCost& c);
+Status reduceScatterPairwise(const CollDesc& d, Schedule* s);
+double reduceScatterPairwiseCost(const CollDesc& d, const LevelCost& c);
+Status broadcastChain(const CollDesc& d, Schedule* s);
+double broadcastChainCost(const CollDesc& d, const LevelCost& c);
+Status broadcastScatterAllgather(const CollDesc& d, Schedule* s);
+double broadcastScatterAllgatherCost(const CollDesc& d, const LevelCost& c);
 Status sendDirect(const CollDesc& d, Schedule* s);
 Status recvDirect(const CollDesc& d, Schedule* s);
 double p2pDirectCost(const CollDesc& d, const LevelCost& c);
+// One-sided algorithms (they run where CollDesc::peerAccess is set).
+bool needsPeerAccess(const CollDesc& d);
+Status allReduceOneSided(const CollDesc& d, Schedule* s);
+double allReduceOneSidedCost(const CollDesc& d, const LevelCost& c);
+Status allGatherOneSided(const CollDesc& d, Schedule* s);
+double allGatherOneSidedCost(const CollDesc& d, const LevelCost& c);
+Status reduceScatterOneSided(const CollDesc& d, Schedule* s);
+double reduceScatterOneSidedCost(const CollDesc& d, const LevelCost& c);
+Status broadcastOneSided(const CollDesc& d, Schedule* s);
+double broadcastOneSidedCost(const CollDesc& d, const LevelCost& c);
+Status allToAllOneSided(const CollDesc& d, Schedule* s);
+double allToAllOneSidedCost(const CollDesc& d, const LevelCost& c);
 // A single rank: copy the input to the output where they differ.
 Status selfCopy(const CollDesc& d, Schedule* s);
+Status allToAllPairwise(const CollDesc& d, Schedule* s);
+double allToAllPairwiseCost(const CollDesc& d, const LevelCost& c);
+Status allToAllBruck(const CollDesc& d, Schedule* s);
+double allToAllBruckCost(const CollDesc& d, const LevelCost& c);
+Status allToAllvPairwise(const CollDesc& d, Schedule* s);
+double allToAllvPairwiseCost(const CollDesc& d, const LevelCost& c);
+Status gatherLinear(const CollDesc& d, Schedule* s);
+double gatherLinearCost(const CollDesc& d, const LevelCost& c);
+Status gatherBinomialTree(const CollDesc& d, Schedule* s);
+double gatherBinomialTreeCost(const CollDesc& d, const LevelCost& c);
+Status scatterLinear(const CollDesc& d, Schedule* s);
+double scatterLinearCost(const CollDesc& d, const LevelCost& c);
+Status scatterBinomialTree(const CollDesc& d, Schedule* s);
+double scatterBinomialTreeCost(const CollDesc& d, const LevelCost& c);
 }  // namespace algo
 
 }  // namespace weft

@@ -314,6 +314,7 @@ struct Options {
   int blocking = 1;
   int timeout_s = 0;
   int average = 2;  // 0 mean, 1 min, 2 max, 3 sum
+  int registered = 0;  // 1: buffers from weftMemAlloc, registered with weftCommRegister
   std::string json;
 };
 
@@ -350,6 +351,8 @@ void Usage(FILE* f, const char* prog) {
       "never)\n"
       "  -a N      time per iteration across ranks: 0 average, 1 min, 2 max (default), 3 sum\n"
       "  -J FILE   also write every row as JSON to FILE (rank 0)\n"
+      "  -R 0|1    1 = buffers from weftMemAlloc, registered with weftCommRegister, which peers\n"
+      "            on this host map directly (default 0: ordinary heap buffers)\n"
       "  -h        this help\n"
       "Exit status: 0 all results right, 1 wrong results or a failed call, 2 bad flags, 3 "
       "timeout.\n",
@@ -435,7 +438,7 @@ int ParseOptions(int argc, char** argv, Options* o) {
   opterr = talk ? 1 : 0;
   int c;
   long v;
-  while ((c = getopt(argc, argv, "b:e:f:i:n:w:c:o:d:r:z:T:a:J:h")) != -1) {
+  while ((c = getopt(argc, argv, "b:e:f:i:n:w:c:o:d:r:z:T:a:J:R:h")) != -1) {
     switch (c) {
       case 'b':
         if (!ParseSize(optarg, &o->min_bytes) || o->min_bytes == 0) return bad("bad -b");
@@ -486,6 +489,10 @@ int ParseOptions(int argc, char** argv, Options* o) {
         break;
       case 'J':
         o->json = optarg;
+        break;
+      case 'R':
+        if (!ParseInt(optarg, 0, 1, &v)) return bad("bad -R (0 or 1)");
+        o->registered = static_cast<int>(v);
         break;
       case 'h':
         if (talk) Usage(stdout, argv[0]);
@@ -596,13 +603,22 @@ struct Row {
   const char* redop;
   int root;
   double time_us[2], algbw[2], busbw[2];
-  int64_t wrong[2];  // -1: not checked
+  int64_t wrong[2];        // -1: not checked
+  const char* algo = "-";  // the tuner's choice for the out-of-place call (weftCommGetAlgorithm)
 };
 
 struct Buffer {
   char* ptr = nullptr;
   size_t bytes = 0;
-  ~Buffer() { std::free(ptr); }
+  void* handle = nullptr;  // weftCommRegister's, released before the communicator goes
+  bool shared = false;     // from weftMemAlloc
+  ~Buffer() {
+    if (shared) {
+      weftMemFree(ptr);
+    } else {
+      std::free(ptr);
+    }
+  }
 };
 
 class Runner {
@@ -781,22 +797,22 @@ void Runner::Header() {
   std::printf(
       "# weft %d.%d.%d %s_perf: nranks %d minBytes %zu maxBytes %zu step: %s warmup iters: %d "
       "iters: %d "
-      "check iters: %d blocking: %d timeout: %d time: %s over ranks\n",
+      "check iters: %d blocking: %d timeout: %d time: %s over ranks registered: %d\n",
       code / 10000, code / 100 % 100, code % 100, d_.name, nranks_, o_.min_bytes, o_.max_bytes,
       step.c_str(), o_.warmup, o_.iters, o_.checks, o_.blocking, o_.timeout_s,
-      kAverageNames[o_.average]);
+      kAverageNames[o_.average], o_.registered);
   std::printf("#\n# Using ranks\n");
   for (int r = 0; r < nranks_; ++r) {
     all[r].host[sizeof all[r].host - 1] = '\0';
     std::printf("#  Rank %2d Pid %7d on %s\n", r, all[r].pid, all[r].host);
   }
   std::printf("#\n");
-  const char* fmt = "%-12s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n";
+  const char* fmt = "%-12s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s  %s\n";
   std::printf("#%*s%*s\n", 69, "out-of-place", 33, "in-place");
   std::printf(fmt, "#       size", "count", "type", "redop", "root", "time", "algbw", "busbw",
-              "#wrong", "time", "algbw", "busbw", "#wrong");
+              "#wrong", "time", "algbw", "busbw", "#wrong", "algo");
   std::printf(fmt, "#        (B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)",
-              "(GB/s)", "(GB/s)", "");
+              "(GB/s)", "(GB/s)", "", "");
   std::fflush(stdout);
 }
 
@@ -822,7 +838,7 @@ void Runner::PrintRow(const Row& r) {
     std::printf("  %7s  %6.2f  %6.2f  %6s", FormatTime(r.time_us[p]).c_str(), r.algbw[p],
                 r.busbw[p], FormatWrong(r.wrong[p]).c_str());
   }
-  std::printf("\n");
+  std::printf("  %s\n", r.algo);
   std::fflush(stdout);
 }
 
@@ -841,9 +857,9 @@ void Runner::WriteJson() {
           f,
           "%s\n  {\"coll\": \"%s\", \"size\": %zu, \"count\": %zu, \"type\": \"%s\", \"redop\": "
           "\"%s\", \"root\": %d, \"nranks\": %d, \"placement\": \"%s\", \"time_us\": %.6g, "
-          "\"algbw\": %.6g, \"busbw\": %.6g, \"wrong\": %" PRId64 "}",
+          "\"algbw\": %.6g, \"busbw\": %.6g, \"wrong\": %" PRId64 ", \"algo\": \"%s\"}",
           first ? "" : ",", d_.name, r.bytes, r.count, r.type, r.redop, r.root, nranks_,
-          p == 0 ? "out" : "in", r.time_us[p], r.algbw[p], r.busbw[p], r.wrong[p]);
+          p == 0 ? "out" : "in", r.time_us[p], r.algbw[p], r.busbw[p], r.wrong[p], r.algo);
       first = false;
     }
   }
@@ -880,13 +896,24 @@ int Runner::Run() {
   }
   for (Buffer* b : {&send_, &recv_}) {
     b->bytes = ((b == &send_ ? send_bytes : recv_bytes) + kSlack + 4095) / 4096 * 4096;
-    b->ptr = static_cast<char*>(std::aligned_alloc(4096, b->bytes));
+    if (o_.registered) {
+      void* p = nullptr;
+      if (weftMemAlloc(&p, b->bytes) == weftSuccess) {
+        b->ptr = static_cast<char*>(p);
+        b->shared = true;
+      }
+    } else {
+      b->ptr = static_cast<char*>(std::aligned_alloc(4096, b->bytes));
+    }
     if (!b->ptr) {
       std::fprintf(stderr, "weft perf: rank %d: cannot allocate %zu bytes\n", rank_, b->bytes);
       weftCommAbort(comm_);
       return 1;
     }
     std::memset(b->ptr, 0, b->bytes);
+    if (o_.registered) {
+      Ok(weftCommRegister(comm_, b->ptr, b->bytes, &b->handle), "weftCommRegister");
+    }
   }
 
   watchdog_.Arm("header exchange");
@@ -906,6 +933,11 @@ int Runner::Run() {
                     std::to_string(s.bytes);
         watchdog_.Arm(row_name_);
         Row row{s.bytes, s.paramcount, t->name, op->name, root, {}, {}, {}, {-1, -1}};
+        // The algorithm the tuner picks for this row; "-" where it cannot say (all-to-all-v).
+        const char* algo = nullptr;
+        if (weftCommGetAlgorithm(comm_, d_.name, s.paramcount, t->type, op->op, &algo) ==
+            weftSuccess)
+          row.algo = algo;
         int64_t wrong[2] = {0, 0};
         for (int p = 0; p < 2; ++p) {
           const bool in_place = p == 1;
@@ -939,6 +971,8 @@ int Runner::Run() {
     std::fflush(stdout);
     WriteJson();
   }
+  for (Buffer* b : {&send_, &recv_})
+    if (b->handle != nullptr) Ok(weftCommDeregister(comm_, b->handle), "weftCommDeregister");
   const weftResult_t r = weftCommDestroy(comm_);
   if (r != weftSuccess) {
     std::fprintf(stderr, "weft perf: rank %d: weftCommDestroy failed: %s: %s\n", rank_,

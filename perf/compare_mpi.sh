@@ -4,11 +4,12 @@
 # repetition to the next), float32 sum, out of place, results checked on both sides. Prints one markdown table
 # per collective and rank count: busbw medians, the ratio weft/MPI and the spreads (min-max over repetitions).
 #
-# usage: perf/compare_mpi.sh [-r REPS] [-n "2 4"] [-c allreduce,allgather,reducescatter,broadcast] [-o outdir]
-#                            [-m "vader vader_nofree"] [-i ITERS] [-s "-b 8 -e 64M -f 4"] [-B weft_build_dir]
+# usage: perf/compare_mpi.sh [-r REPS] [-n "2 4"] [-c allreduce,allgather,reducescatter,broadcast,alltoall]
+#                            [-o outdir] [-m "vader vader_nofree"] [-i ITERS] [-s "-b 8 -e 64M -f 4"] [-B weft_build_dir]
 #   -r REPS   repetitions (default 3)
 #   -n LIST   rank counts (default "2 4"); --oversubscribe is added where ranks > cores
 #   -c LIST   collectives (default allreduce). mpi_coll_bench has no broadcast: broadcast is weft only.
+#             alltoall: size = one rank's send buffer (count*n*4) on both sides, busbw factor (n-1)/n.
 #   -o DIR    output directory (default <repo>/build/compare): raw/ tables, weft.csv, mpi.csv, ratios.md
 #   -m LIST   Open MPI configurations (default "vader vader_nofree"):
 #               vader        pml ob1 + btl self,vader (shared memory), coll tuned
@@ -81,6 +82,7 @@ weft_name() {
     allgather) echo all_gather ;;
     reducescatter | reduce_scatter) echo reduce_scatter ;;
     broadcast) echo broadcast ;;
+    alltoall | all_to_all) echo all_to_all ;;
     *) return 1 ;;
   esac
 }
@@ -89,6 +91,7 @@ mpi_name() {
     allreduce) echo allreduce ;;
     allgather) echo allgather ;;
     reducescatter | reduce_scatter) echo reduce_scatter ;;
+    alltoall | all_to_all) echo alltoall ;;
     *) echo "" ;;  # no MPI counterpart in mpi_coll_bench
   esac
 }
@@ -246,7 +249,7 @@ for ((r = 1; r <= REPS; r++)); do
 done
 
 # ---- tables -> CSV -> ratios ----
-# mpi_coll_bench's tables go through the shared parse_tables.py; weft's (13 columns, two placements) through
+# mpi_coll_bench's tables go through the shared parse_tables.py; weft's (14 columns, two placements) through
 # ratios.py --parse-weft, which writes the same CSV columns.
 echo "label,rep,op,size,count,iters,time_us,max_t_us,algbw,busbw,wrong" >"$OUTDIR/mpi.csv"
 echo "label,rep,op,size,count,iters,time_us,max_t_us,algbw,busbw,wrong" >"$OUTDIR/weft.csv"

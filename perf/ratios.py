@@ -5,10 +5,10 @@ usage: ratios.py --parse-weft --label LABEL run1.txt run2.txt ...   weft perf ta
        ratios.py weft.csv mpi.csv ...                               -> markdown tables on stdout
 
 The CSV columns are those of the shared parse_tables.py (label,rep,op,size,count,iters,time_us,max_t_us,
-algbw,busbw,wrong). weft's tables have 13 columns (size count type redop root, then time algbw busbw #wrong
-out of place and in place), which parse_tables.py does not read, so --parse-weft does it here: one CSV row per
-size from the out-of-place columns (the repetition is the file's position on the command line; a file may hold
-several tables, one per launch).
+algbw,busbw,wrong). weft's tables have 14 columns (size count type redop root, then time algbw busbw #wrong
+out of place and in place, then the algorithm the tuner chose; tables from before that column have 13), which
+parse_tables.py does not read, so --parse-weft does it here: one CSV row per size from the out-of-place columns
+(the repetition is the file's position on the command line; a file may hold several tables, one per launch).
 
 Labels name the implementation and the rank count: weft-np2, mpi-vader-np2, mpi-vader_nofree-np4, ...
 busbw is recomputed from the time (size / time * factor) so that small sizes keep their precision; the ratio
@@ -46,7 +46,7 @@ def parse_weft(files, label):
                 iters = mi.group(1) if mi else ""
                 continue
             t = line.split()
-            if line.startswith("#") or len(t) != 13 or op is None:
+            if line.startswith("#") or len(t) not in (13, 14) or op is None:
                 continue
             try:
                 size, count = int(t[0]), int(t[1])

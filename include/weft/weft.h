@@ -116,6 +116,18 @@ WEFT_API weftResult_t weftCommAbort(weftComm_t comm);
 WEFT_API weftResult_t weftCommGetAsyncError(weftComm_t comm, weftResult_t* asyncError);
 WEFT_API weftResult_t weftCommCount(const weftComm_t comm, int* count);
 WEFT_API weftResult_t weftCommUserRank(const weftComm_t comm, int* rank);
+/* The algorithm this communicator would run for a call, as the tuner chooses it (cost model,
+ * WEFT_ALGO, WEFT_TUNE_FILE): *name is set to a string such as "ring" that stays valid while the
+ * library is loaded. collective is named as in WEFT_ALGO, case-insensitive, '_' and '-' ignored
+ * ("allreduce", "all_reduce", "allgather", "reducescatter", "broadcast", "reduce", "send", "recv",
+ * ...); count and datatype are the collective's own count argument (all-gather: sendcount,
+ * reduce-scatter: recvcount); op is checked only for collectives that reduce. The answer is for
+ * the out-of-place form of the call (root 0 where there is a root). Moves no data and needs no
+ * other rank; fails as the call itself would when WEFT_ALGO forces an algorithm that cannot run
+ * it. */
+WEFT_API weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_t count,
+                                           weftDataType_t datatype, weftRedOp_t op,
+                                           const char** name);
 
 /* ---- Collectives (blocking when stream is NULL) ----
  * In place: all-reduce, broadcast, reduce: sendbuff == recvbuff. Reduce-scatter:
@@ -140,6 +152,34 @@ WEFT_API weftResult_t weftSend(const void* sendbuff, size_t count, weftDataType_
                                int peer, weftComm_t comm, weftStream_t stream);
 WEFT_API weftResult_t weftRecv(void* recvbuff, size_t count, weftDataType_t datatype, int peer,
                                weftComm_t comm, weftStream_t stream);
+/* All-to-all: sendbuff holds nranks blocks of count elements, block j for rank j; recvbuff receives
+ * block r of every rank j at block j. In place: sendbuff == recvbuff (the outgoing blocks are
+ * staged through scratch memory). */
+WEFT_API weftResult_t weftAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                                   weftDataType_t datatype, weftComm_t comm, weftStream_t stream);
+/* All-to-all with per-peer counts, as MPI_Alltoallv: each array has nranks entries, in elements.
+ * sendcounts[j] elements at sendbuff + sdispls[j] go to rank j, which receives them at
+ * recvbuff + rdispls[r] with recvcounts[r] == sendcounts[j] there. Zero counts are allowed; bytes
+ * of recvbuff outside every receive range are left untouched. Receive ranges must not overlap;
+ * send ranges may (the same data may go to several ranks). Not in place: sendbuff == recvbuff is
+ * weftInvalidArgument. A count that differs from the peer's fails the call with weftInvalidUsage
+ * on the receiving rank (and the communicator is then unusable, as after any mismatch). */
+WEFT_API weftResult_t weftAllToAllv(const void* sendbuff, const size_t sendcounts[],
+                                    const size_t sdispls[], void* recvbuff,
+                                    const size_t recvcounts[], const size_t rdispls[],
+                                    weftDataType_t datatype, weftComm_t comm, weftStream_t stream);
+/* Gather: the root's recvbuff receives count elements from every rank, rank q's at q*count.
+ * recvbuff is used on the root only and may be NULL elsewhere. In place on the root:
+ * sendbuff == recvbuff + root*count*size. */
+WEFT_API weftResult_t weftGather(const void* sendbuff, void* recvbuff, size_t count,
+                                 weftDataType_t datatype, int root, weftComm_t comm,
+                                 weftStream_t stream);
+/* Scatter: rank q receives the count elements at q*count of the root's sendbuff. sendbuff is used
+ * on the root only and may be NULL elsewhere. In place on the root:
+ * recvbuff == sendbuff + root*count*size. */
+WEFT_API weftResult_t weftScatter(const void* sendbuff, void* recvbuff, size_t count,
+                                  weftDataType_t datatype, int root, weftComm_t comm,
+                                  weftStream_t stream);
 
 /* ---- Groups ----
  * Calls between weftGroupStart and weftGroupEnd are queued and run together at weftGroupEnd, so
@@ -173,11 +213,42 @@ WEFT_API weftResult_t weftISend(const void* sendbuff, size_t count, weftDataType
                                 weftRequest_t* request);
 WEFT_API weftResult_t weftIRecv(void* recvbuff, size_t count, weftDataType_t datatype, int peer,
                                 weftComm_t comm, weftStream_t stream, weftRequest_t* request);
+WEFT_API weftResult_t weftIAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                                    weftDataType_t datatype, weftComm_t comm, weftStream_t stream,
+                                    weftRequest_t* request);
+/* The count and displacement arrays are copied (here, and by weftAllToAllv inside a group): they may
+ * be reused as soon as the call returns. */
+WEFT_API weftResult_t weftIAllToAllv(const void* sendbuff, const size_t sendcounts[],
+                                     const size_t sdispls[], void* recvbuff,
+                                     const size_t recvcounts[], const size_t rdispls[],
+                                     weftDataType_t datatype, weftComm_t comm, weftStream_t stream,
+                                     weftRequest_t* request);
+WEFT_API weftResult_t weftIGather(const void* sendbuff, void* recvbuff, size_t count,
+                                  weftDataType_t datatype, int root, weftComm_t comm,
+                                  weftStream_t stream, weftRequest_t* request);
+WEFT_API weftResult_t weftIScatter(const void* sendbuff, void* recvbuff, size_t count,
+                                   weftDataType_t datatype, int root, weftComm_t comm,
+                                   weftStream_t stream, weftRequest_t* request);
 /* *done is set to 1 when the request has finished (and the request is freed), 0 otherwise. A failed
  * request returns its error and is freed. */
 WEFT_API weftResult_t weftTest(weftRequest_t request, int* done);
 /* Blocks until the request finishes, frees it and returns its result. */
 WEFT_API weftResult_t weftWait(weftRequest_t request);
+
+/* ---- Memory ----
+ * weftMemAlloc returns host memory that the other ranks on this host can map (as ncclMemAlloc
+ * returns memory that NVLink peers can map): one-sided algorithms then load and store straight
+ * into it, with no copy through the kernel. Any other memory works too, one copy at a time
+ * (process_vm_readv). Freed with weftMemFree; size 0 gives *ptr = NULL. */
+WEFT_API weftResult_t weftMemAlloc(void** ptr, size_t size);
+WEFT_API weftResult_t weftMemFree(void* ptr);
+/* Registers [buff, buff+size) with the communicator for later calls (NCCL's ncclCommRegister).
+ * Buffers from weftMemAlloc are reached by peers directly whether or not they are registered;
+ * registering checks the range and records it, for code written against NCCL. weftCommDestroy
+ * releases registrations still held. */
+WEFT_API weftResult_t weftCommRegister(const weftComm_t comm, void* buff, size_t size,
+                                       void** handle);
+WEFT_API weftResult_t weftCommDeregister(const weftComm_t comm, void* handle);
 
 #ifdef __cplusplus
 }  // extern "C"

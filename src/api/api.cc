@@ -25,6 +25,9 @@ namespace {
 struct GroupState {
   int depth = 0;
   std::vector<std::pair<weftComm*, OpCall>> calls;
+  // Copies of the queued all-to-all-v calls' arrays: the caller may reuse its own before the group
+  // runs. (An inner vector's storage stays put when the outer one grows.)
+  std::vector<std::vector<size_t>> layouts;
   Status firstError;
 };
 // initial-exec: a plain offset from the thread pointer instead of a __tls_get_addr call per access.
@@ -50,9 +53,99 @@ Status checkBuffer(const void* buf, uint64_t bytes, const char* name, const Coll
   return Status::Ok();
 }
 
-// Validates a call and fills its description. Counts are per rank as the API defines them.
+// All-to-all-v's arrays: each present, every range's byte size representable, the block to self
+// the same size on both sides, receive ranges disjoint (send ranges may overlap: the same data may
+// go to several ranks, as in MPI). Fills the desc's count (elements this rank sends), spans and
+// layout hash. O(nranks) per call when the receive ranges ascend with the rank, as they usually do;
+// otherwise they are sorted first.
+Status describeLayout(const weft::PeerLayout& v, int rank, int nranks, CollDesc* d) {
+  const char* name = weft::collDisplayName(CollType::kAllToAllv);
+  const size_t* arrays[4] = {v.sendCounts, v.sendDispls, v.recvCounts, v.recvDispls};
+  static const char* const kArrayNames[4] = {"sendcounts", "sdispls", "recvcounts", "rdispls"};
+  for (int a = 0; a < 4; ++a)
+    if (arrays[a] == nullptr)
+      return errorStatus(weftInvalidArgument, "%s is NULL in %s", kArrayNames[a], name);
+  // Elements of the largest byte range weft accepts, as the other collectives' count check.
+  const uint64_t limit = std::numeric_limits<uint64_t>::max() / 2 / d->elemSize;
+  uint64_t sendTotal = 0, sendSpan = 0, recvSpan = 0;
+  for (int j = 0; j < nranks; ++j) {
+    for (int side = 0; side < 2; ++side) {
+      const uint64_t count = arrays[2 * side][j], displ = arrays[2 * side + 1][j];
+      if (count > limit || displ > limit - count)
+        return errorStatus(weftInvalidArgument,
+                           "%s[%d] = %zu + %s[%d] = %zu overflows the byte size of %s elements "
+                           "in %s",
+                           kArrayNames[2 * side + 1], j, static_cast<size_t>(displ),
+                           kArrayNames[2 * side], j, static_cast<size_t>(count),
+                           weft::dtypeName(d->dtype), name);
+      if (count > 0) {
+        uint64_t& span = side == 0 ? sendSpan : recvSpan;
+        span = std::max(span, displ + count);
+      }
+    }
+    sendTotal += v.sendCounts[j];
+    if (sendTotal > limit)
+      return errorStatus(weftInvalidArgument,
+                         "the sum of sendcounts overflows the byte size of %s elements in %s",
+                         weft::dtypeName(d->dtype), name);
+  }
+  if (v.sendCounts[rank] != v.recvCounts[rank])
+    return errorStatus(weftInvalidArgument,
+                       "sendcounts[%d] = %zu differs from recvcounts[%d] = %zu in %s: rank %d's "
+                       "block to itself must have the same count on both sides",
+                       rank, v.sendCounts[rank], rank, v.recvCounts[rank], name, rank);
+  // Receive ranges must be disjoint: in rank order when they ascend, else in displacement order.
+  auto overlap = [&](int i, int j) {
+    return errorStatus(weftInvalidArgument,
+                       "recvcounts/rdispls: the receive ranges of rank %d [%zu, %zu) and rank %d "
+                       "[%zu, %zu) overlap in %s (elements)",
+                       i, v.recvDispls[i], v.recvDispls[i] + v.recvCounts[i], j, v.recvDispls[j],
+                       v.recvDispls[j] + v.recvCounts[j], name);
+  };
+  bool ascending = true;
+  int prev = -1;
+  for (int j = 0; j < nranks && ascending; ++j) {
+    if (v.recvCounts[j] == 0) continue;
+    if (prev >= 0 && v.recvDispls[j] < v.recvDispls[prev] + v.recvCounts[prev]) {
+      if (v.recvDispls[j] + v.recvCounts[j] > v.recvDispls[prev]) return overlap(prev, j);
+      ascending = false;
+    }
+    prev = j;
+  }
+  if (!ascending) {
+    thread_local std::vector<int> order;
+    order.clear();
+    for (int j = 0; j < nranks; ++j)
+      if (v.recvCounts[j] > 0) order.push_back(j);
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return v.recvDispls[a] < v.recvDispls[b]; });
+    for (size_t k = 1; k < order.size(); ++k)
+      if (v.recvDispls[order[k]] < v.recvDispls[order[k - 1]] + v.recvCounts[order[k - 1]])
+        return overlap(order[k - 1], order[k]);
+  }
+  // CollDesc::layoutHash, the arrays' identity when descs are compared: every entry, mixed.
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(nranks);
+  for (const size_t* a : arrays) {
+    for (int j = 0; j < nranks; ++j) {
+      h ^= static_cast<uint64_t>(a[j]);
+      h *= 0xbf58476d1ce4e5b9ULL;
+      h ^= h >> 31;
+    }
+    h = (h ^ (h >> 29)) * 0x94d049bb133111ebULL;
+  }
+  d->count = sendTotal;
+  d->sendSpan = sendSpan;
+  d->recvSpan = recvSpan;
+  d->layout = v;
+  d->layoutHash = h | 1;  // never 0, which stands for "no arrays"
+  return Status::Ok();
+}
+
+// Validates a call and fills its description. Counts are per rank as the API defines them;
+// all-to-all-v passes its arrays in `layout` instead of a count.
 Status describe(weftComm* comm, CollType type, const void* send, void* recv, size_t count,
-                int rawDtype, int rawOp, int root, int peer, weftStream_t stream, CollDesc* d) {
+                int rawDtype, int rawOp, int root, int peer, weftStream_t stream, CollDesc* d,
+                const weft::PeerLayout* layout = nullptr) {
   WEFT_TRY(checkComm(comm));
   const char* name = weft::collDisplayName(type);
   if (!weft::validDtype(rawDtype))
@@ -63,8 +156,9 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
   if (reduces && !weft::validOp(rawOp))
     return errorStatus(weftInvalidArgument, "op %d is not a weft reduction (0..%d) in %s", rawOp,
                        weftNumOps - 1, name);
-  if ((type == CollType::kBroadcast || type == CollType::kReduce) &&
-      (root < 0 || root >= comm->nranks))
+  const bool rooted = type == CollType::kBroadcast || type == CollType::kReduce ||
+                      type == CollType::kGather || type == CollType::kScatter;
+  if (rooted && (root < 0 || root >= comm->nranks))
     return errorStatus(weftInvalidArgument, "root %d is out of range for %s on %d ranks", root,
                        name, comm->nranks);
   if ((type == CollType::kSend || type == CollType::kRecv) && (peer < 0 || peer >= comm->nranks))
@@ -85,11 +179,16 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
   d->peer = peer;
   d->rank = comm->rank;
   d->nranks = comm->nranks;
+  d->peerAccess = comm->transport->peerMemory() != nullptr;
   d->elemSize = weft::dtypeSize(dtype);
-  const uint64_t factor = (type == CollType::kAllGather || type == CollType::kReduceScatter)
-                              ? static_cast<uint64_t>(comm->nranks)
-                              : 1;
-  if (count > std::numeric_limits<uint64_t>::max() / 2 / d->elemSize / factor)
+  const uint64_t factor =
+      (type == CollType::kAllGather || type == CollType::kReduceScatter ||
+       type == CollType::kAllToAll || type == CollType::kGather || type == CollType::kScatter)
+          ? static_cast<uint64_t>(comm->nranks)
+          : 1;
+  if (type == CollType::kAllToAllv) {
+    WEFT_TRY(describeLayout(*layout, comm->rank, comm->nranks, d));
+  } else if (count > std::numeric_limits<uint64_t>::max() / 2 / d->elemSize / factor)
     return errorStatus(weftInvalidArgument,
                        "count %zu of %s elements overflows the byte size in %s", count,
                        weft::dtypeName(dtype), name);
@@ -104,17 +203,48 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
     case CollType::kReduceScatter:
       d->inPlace = recv != nullptr && r == s + comm->rank * d->bytes();
       break;
+    case CollType::kGather:
+      d->inPlace = comm->rank == root && send != nullptr && s == r + root * d->bytes();
+      break;
+    case CollType::kScatter:
+      d->inPlace = comm->rank == root && recv != nullptr && r == s + root * d->bytes();
+      break;
+    case CollType::kAllToAllv: {
+      // Not in place: the receive ranges could overwrite data still to be sent.
+      const auto sb = reinterpret_cast<uintptr_t>(s), rb = reinterpret_cast<uintptr_t>(r);
+      if (sendBytes > 0 && recvBytes > 0 && sb < rb + recvBytes && rb < sb + sendBytes)
+        return errorStatus(weftInvalidArgument,
+                           "sendbuff and recvbuff overlap in %s, which does not run in place: "
+                           "pass separate buffers",
+                           name);
+      d->inPlace = false;
+      break;
+    }
     default:
       d->inPlace = send != nullptr && send == recv;
       break;
   }
-  const bool sendUsed =
-      type != CollType::kRecv && !(type == CollType::kBroadcast && comm->rank != root);
-  const bool recvUsed =
-      type != CollType::kSend && !(type == CollType::kReduce && comm->rank != root);
+  const bool sendUsed = type != CollType::kRecv &&
+                        !(type == CollType::kBroadcast && comm->rank != root) &&
+                        !(type == CollType::kScatter && comm->rank != root);
+  const bool recvUsed = type != CollType::kSend &&
+                        !(type == CollType::kReduce && comm->rank != root) &&
+                        !(type == CollType::kGather && comm->rank != root);
   if (sendUsed) WEFT_TRY(checkBuffer(send, sendBytes, "sendbuff", *d));
   if (recvUsed) WEFT_TRY(checkBuffer(recv, recvBytes, "recvbuff", *d));
   return Status::Ok();
+}
+
+// A copy of all-to-all-v's arrays in `store`, for a call that runs after its caller returns.
+weft::PeerLayout keepLayout(const weft::PeerLayout& v, int nranks, std::vector<size_t>* store) {
+  const auto n = static_cast<size_t>(nranks);
+  store->resize(4 * n);
+  size_t* p = store->data();
+  std::copy(v.sendCounts, v.sendCounts + n, p);
+  std::copy(v.sendDispls, v.sendDispls + n, p + n);
+  std::copy(v.recvCounts, v.recvCounts + n, p + 2 * n);
+  std::copy(v.recvDispls, v.recvDispls + n, p + 3 * n);
+  return weft::PeerLayout{p, p + n, p + 2 * n, p + 3 * n};
 }
 
 Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
@@ -134,14 +264,23 @@ Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
     if (request != nullptr)
       return Status(weftInvalidUsage,
                     "non-blocking calls cannot be made inside weftGroupStart/weftGroupEnd");
+    if (d.type == CollType::kAllToAllv) {
+      tGroup.layouts.emplace_back();
+      call.desc.layout = keepLayout(d.layout, d.nranks, &tGroup.layouts.back());
+    }
     tGroup.calls.emplace_back(comm, call);
     return Status::Ok();
   }
-  if (d.count == 0 && d.type != CollType::kSend && d.type != CollType::kRecv && request == nullptr)
-    return Status::Ok();  // nothing to move; every rank sees count 0 alike
+  // Nothing to move; every rank sees count 0 alike. (Not so in all-to-all-v, where the count is
+  // this rank's own total: its zero-byte messages keep the peers in step.)
+  if (d.count == 0 && d.type != CollType::kSend && d.type != CollType::kRecv &&
+      d.type != CollType::kAllToAllv && request == nullptr)
+    return Status::Ok();
   if (request != nullptr) {
     auto* req = new weftRequest();
     req->comm = comm;
+    if (d.type == CollType::kAllToAllv)
+      call.desc.layout = keepLayout(d.layout, d.nranks, &req->layoutCopy);
     req->calls.push_back(call);
     *request = req;
     return weft::commPost(comm, req);
@@ -151,7 +290,8 @@ Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
 
 weftResult_t collective(weftComm* comm, CollType type, const void* send, void* recv, size_t count,
                         const weftDataType_t* dtype, const weftRedOp_t* op, int root, int peer,
-                        weftStream_t stream, weftRequest_t* request) {
+                        weftStream_t stream, weftRequest_t* request,
+                        const weft::PeerLayout* layout = nullptr) {
   if (request != nullptr) *request = nullptr;
   return weft::guarded(comm, [&]() -> Status {
     CollDesc d;
@@ -160,7 +300,8 @@ weftResult_t collective(weftComm* comm, CollType type, const void* send, void* r
     int rawDtype = 0, rawOp = 0;
     std::memcpy(&rawDtype, dtype, sizeof rawDtype);
     std::memcpy(&rawOp, op, sizeof rawOp);
-    Status s = describe(comm, type, send, recv, count, rawDtype, rawOp, root, peer, stream, &d);
+    Status s =
+        describe(comm, type, send, recv, count, rawDtype, rawOp, root, peer, stream, &d, layout);
     if (!s.ok()) {
       if (tGroup.depth > 0 && tGroup.firstError.ok()) tGroup.firstError = s;
       return s;
@@ -276,6 +417,28 @@ weftResult_t weftRecv(void* recvbuff, size_t count, weftDataType_t datatype, int
   return collective(comm, CollType::kRecv, nullptr, recvbuff, count, &datatype, &kNoOp, -1, peer,
                     stream, nullptr);
 }
+weftResult_t weftAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                          weftDataType_t datatype, weftComm_t comm, weftStream_t stream) {
+  return collective(comm, CollType::kAllToAll, sendbuff, recvbuff, count, &datatype, &kNoOp, -1, -1,
+                    stream, nullptr);
+}
+weftResult_t weftAllToAllv(const void* sendbuff, const size_t sendcounts[], const size_t sdispls[],
+                           void* recvbuff, const size_t recvcounts[], const size_t rdispls[],
+                           weftDataType_t datatype, weftComm_t comm, weftStream_t stream) {
+  const weft::PeerLayout layout{sendcounts, sdispls, recvcounts, rdispls};
+  return collective(comm, CollType::kAllToAllv, sendbuff, recvbuff, 0, &datatype, &kNoOp, -1, -1,
+                    stream, nullptr, &layout);
+}
+weftResult_t weftGather(const void* sendbuff, void* recvbuff, size_t count, weftDataType_t datatype,
+                        int root, weftComm_t comm, weftStream_t stream) {
+  return collective(comm, CollType::kGather, sendbuff, recvbuff, count, &datatype, &kNoOp, root, -1,
+                    stream, nullptr);
+}
+weftResult_t weftScatter(const void* sendbuff, void* recvbuff, size_t count,
+                         weftDataType_t datatype, int root, weftComm_t comm, weftStream_t stream) {
+  return collective(comm, CollType::kScatter, sendbuff, recvbuff, count, &datatype, &kNoOp, root,
+                    -1, stream, nullptr);
+}
 
 weftResult_t weftIAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                             weftDataType_t datatype, weftRedOp_t op, weftComm_t comm,
@@ -331,6 +494,40 @@ weftResult_t weftIRecv(void* recvbuff, size_t count, weftDataType_t datatype, in
   return collective(comm, CollType::kRecv, nullptr, recvbuff, count, &datatype, &kNoOp, -1, peer,
                     stream, request);
 }
+weftResult_t weftIAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                           weftDataType_t datatype, weftComm_t comm, weftStream_t stream,
+                           weftRequest_t* request) {
+  if (request == nullptr)
+    return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
+  return collective(comm, CollType::kAllToAll, sendbuff, recvbuff, count, &datatype, &kNoOp, -1, -1,
+                    stream, request);
+}
+weftResult_t weftIAllToAllv(const void* sendbuff, const size_t sendcounts[], const size_t sdispls[],
+                            void* recvbuff, const size_t recvcounts[], const size_t rdispls[],
+                            weftDataType_t datatype, weftComm_t comm, weftStream_t stream,
+                            weftRequest_t* request) {
+  if (request == nullptr)
+    return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
+  const weft::PeerLayout layout{sendcounts, sdispls, recvcounts, rdispls};
+  return collective(comm, CollType::kAllToAllv, sendbuff, recvbuff, 0, &datatype, &kNoOp, -1, -1,
+                    stream, request, &layout);
+}
+weftResult_t weftIGather(const void* sendbuff, void* recvbuff, size_t count,
+                         weftDataType_t datatype, int root, weftComm_t comm, weftStream_t stream,
+                         weftRequest_t* request) {
+  if (request == nullptr)
+    return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
+  return collective(comm, CollType::kGather, sendbuff, recvbuff, count, &datatype, &kNoOp, root, -1,
+                    stream, request);
+}
+weftResult_t weftIScatter(const void* sendbuff, void* recvbuff, size_t count,
+                          weftDataType_t datatype, int root, weftComm_t comm, weftStream_t stream,
+                          weftRequest_t* request) {
+  if (request == nullptr)
+    return weft::reportError(comm, Status(weftInvalidArgument, "request is NULL"));
+  return collective(comm, CollType::kScatter, sendbuff, recvbuff, count, &datatype, &kNoOp, root,
+                    -1, stream, request);
+}
 
 weftResult_t weftTest(weftRequest_t request, int* done) {
   if (request == nullptr)
@@ -377,6 +574,7 @@ weftResult_t weftGroupEnd(void) {
         nullptr, Status(weftInvalidUsage, "weftGroupEnd without a matching weftGroupStart"));
   if (--tGroup.depth > 0) return weftSuccess;
   std::vector<std::pair<weftComm*, OpCall>> calls = std::move(tGroup.calls);
+  const std::vector<std::vector<size_t>> layouts = std::move(tGroup.layouts);  // calls point here
   Status first = tGroup.firstError;
   tGroup = GroupState();
   if (!first.ok())

@@ -78,13 +78,13 @@ CommOptions commOptionsFromConfig() {
 Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> transport,
                              std::unique_ptr<bootstrap::Bootstrap> bootstrap,
                              const CommOptions& options) {
-  WEFT_ASSIGN_OR_RETURN(AlgoOverride ov, parseAlgoOverride(config::stringValue("WEFT_ALGO")));
+  WEFT_ASSIGN_OR_RETURN(Tuner tuner, tunerFromConfig());
   auto comm = std::make_unique<weftComm>();
   comm->rank = rank;
   comm->nranks = nranks;
   comm->bootstrap = std::move(bootstrap);
   comm->transport = std::move(transport);
-  comm->tuner = Tuner(std::move(ov));
+  comm->tuner = std::move(tuner);
   WaitPolicy wait = options.wait;
   wait.cancel = &comm->cancel;
   comm->engine =

@@ -20,6 +20,8 @@
 struct weftRequest {
   weftComm* comm = nullptr;
   std::vector<weft::OpCall> calls;
+  // An all-to-all-v's arrays, copied: the caller may reuse its own once the call returns.
+  std::vector<size_t> layoutCopy;
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
@@ -37,6 +39,14 @@ struct weftComm {
   weft::CollDesc lastDesc;
   const weft::AlgorithmInfo* lastAlgo = nullptr;
   std::atomic<bool> cancel{false};
+  // weftCommRegister's records, released by weftCommDeregister or with the communicator.
+  struct Registration {
+    void* base;
+    size_t bytes;
+    bool shared;  // inside a weftMemAlloc segment
+  };
+  std::mutex regMu;
+  std::vector<std::unique_ptr<Registration>> registrations;
 
   // Errors: the last message, and the failure that poisoned the communicator (weftSuccess if none).
   std::mutex errorMu;

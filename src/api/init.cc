@@ -93,6 +93,7 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   shm.dir = weft::config::stringValue("WEFT_SHM_DIR");
   shm.slotBytes = static_cast<size_t>(weft::config::intValue("WEFT_CHUNK_SIZE"));
   shm.nslots = static_cast<int>(weft::config::intValue("WEFT_SHM_NSLOTS"));
+  shm.direct = weft::config::intValue("WEFT_SHM_DIRECT") != 0;
   BootstrapOob oob(boot.get());
   WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
                         weft::createShmTransport(rank, nranks, infos[0].commId, shm, oob));

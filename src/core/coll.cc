@@ -17,7 +17,13 @@ const CollNames kNames[] = {
     {"reduce", "reduce"},
     {"send", "send"},
     {"recv", "recv"},
+    {"alltoall", "all_to_all"},
+    {"alltoallv", "all_to_all_v"},
+    {"gather", "gather"},
+    {"scatter", "scatter"},
 };
+static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(CollType::kCount),
+              "a name for every collective");
 }  // namespace
 
 const char* collName(CollType type) {
@@ -44,7 +50,12 @@ bool parseCollName(const std::string& name, CollType* out) {
 uint64_t CollDesc::sendBufBytes() const {
   switch (type) {
     case CollType::kReduceScatter:
+    case CollType::kAllToAll:
       return bytes() * static_cast<uint64_t>(nranks);
+    case CollType::kAllToAllv:
+      return sendSpan * elemSize;
+    case CollType::kScatter:
+      return rank == root ? bytes() * static_cast<uint64_t>(nranks) : 0;
     case CollType::kRecv:
       return 0;
     default:
@@ -55,7 +66,12 @@ uint64_t CollDesc::sendBufBytes() const {
 uint64_t CollDesc::recvBufBytes() const {
   switch (type) {
     case CollType::kAllGather:
+    case CollType::kAllToAll:
       return bytes() * static_cast<uint64_t>(nranks);
+    case CollType::kAllToAllv:
+      return recvSpan * elemSize;
+    case CollType::kGather:
+      return rank == root ? bytes() * static_cast<uint64_t>(nranks) : 0;
     case CollType::kSend:
       return 0;
     default:
@@ -73,6 +89,9 @@ uint32_t CollDesc::signature() const {
     fields[1] = bytes();
     fields[2] = fields[3] = fields[4] = 0;
   }
+  // All-to-all-v: each rank sends its own total; every message's size is checked on arrival instead
+  // (MsgTag::msgBytes).
+  if (type == CollType::kAllToAllv) fields[1] = 0;
   uint32_t h = 2166136261u;
   for (uint64_t f : fields) {
     for (int i = 0; i < 8; ++i) {
@@ -84,6 +103,9 @@ uint32_t CollDesc::signature() const {
 }
 
 std::string CollDesc::describe() const {
+  if (type == CollType::kAllToAllv)
+    return strprintf("%s %s (this rank sends %llu elements)", collDisplayName(type),
+                     dtypeName(dtype), static_cast<unsigned long long>(count));
   std::string s = strprintf("%s count=%llu %s", collDisplayName(type),
                             static_cast<unsigned long long>(count), dtypeName(dtype));
   if (type == CollType::kAllReduce || type == CollType::kReduceScatter || type == CollType::kReduce)

@@ -1,6 +1,7 @@
 // What one call asks for, independent of buffers: the input to the tuner and to the algorithms.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,29 +17,60 @@ enum class CollType : uint8_t {
   kReduce,
   kSend,
   kRecv,
+  kAllToAll,
+  kAllToAllv,
+  kGather,
+  kScatter,
   kCount
 };
 
-// "allreduce", "allgather", "reducescatter", "broadcast", "reduce", "send", "recv": WEFT_ALGO's
-// names.
+// "allreduce", "allgather", "reducescatter", "broadcast", "reduce", "send", "recv", "alltoall",
+// "alltoallv", "gather", "scatter": WEFT_ALGO's names.
 const char* collName(CollType type);
 // Names as in the API's functions and messages: "all_reduce", ...
 const char* collDisplayName(CollType type);
 bool parseCollName(const std::string& name, CollType* out);
 
+// The per-peer arrays of an all-to-all-v (MPI_Alltoallv's): nranks entries each, in elements. They
+// point at the caller's arrays, or at the copy the API keeps for a call that runs later (inside a
+// group, or a non-blocking request), so they may be read only while the call is described, tuned,
+// planned and run. In a desc's comparison their identity is CollDesc::layoutHash, and the pointers
+// are never read (the tuner remembers its last desc past the call, when the arrays may be gone):
+// hence this operator, always true. A hash collision there could only reuse the tuner's choice of
+// algorithm; the plan cache does not rely on the hash but keys on the arrays' contents
+// (src/engine/engine.cc), so two layouts never share a plan.
+struct PeerLayout {
+  const size_t* sendCounts = nullptr;
+  const size_t* sendDispls = nullptr;
+  const size_t* recvCounts = nullptr;
+  const size_t* recvDispls = nullptr;
+  bool operator==(const PeerLayout&) const { return true; }
+};
+
 struct CollDesc {
   CollType type = CollType::kAllReduce;
   // Elements per rank as the API counts them: all-reduce/broadcast/reduce/send/recv: count;
-  // all-gather: sendcount; reduce-scatter: recvcount.
+  // all-gather: sendcount; reduce-scatter: recvcount; all-to-all: count per peer; gather, scatter:
+  // count per rank; all-to-all-v: the elements this rank sends in all (it differs between ranks,
+  // so the signature leaves it out).
   uint64_t count = 0;
   weftDataType_t dtype = weftFloat32;
   weftRedOp_t op = weftSum;
-  int root = -1;  // broadcast, reduce
+  int root = -1;  // broadcast, reduce, gather, scatter
   int peer = -1;  // send, recv
   bool inPlace = false;
   int rank = 0;
   int nranks = 1;
   uint64_t elemSize = 4;
+  // Whether one-sided steps can run: every rank can reach every other's memory (the same on all
+  // ranks of a communicator).
+  bool peerAccess = false;
+  // all-to-all-v: the arrays, a 64-bit hash of their contents (0 for other collectives), and the
+  // elements the send and receive buffers span (the largest displacement + count).
+  PeerLayout layout;
+  uint64_t layoutHash = 0;
+  uint64_t sendSpan = 0;
+  uint64_t recvSpan = 0;
 
   uint64_t bytes() const { return count * elemSize; }
   // Bytes in the send and receive buffers on this rank.

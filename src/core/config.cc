@@ -58,14 +58,24 @@ const std::vector<Param> kParams = {
     {"WEFT_SHM_DIR", Type::kString, "/dev/shm", "directory on a tmpfs",
      "Where shared-memory segments are created (they are unlinked once every local rank has mapped "
      "them)."},
+    {"WEFT_SHM_DIRECT", Type::kBool, "1", "0 or 1",
+     "Lets ranks on one host read and write each other's buffers directly (process_vm_readv, and "
+     "mappings of weftMemAlloc memory) so that one-sided algorithms can run; 0 keeps to "
+     "message passing through shared-memory slots."},
     {"WEFT_SPIN_US", Type::kInt, "50", "0..1000000",
      "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a host has "
      "more ranks than CPUs, 2 us: spinning there only delays the peer that shares the CPU."},
     {"WEFT_YIELD_US", Type::kInt, "500", "0..1000000",
      "Microseconds a waiting rank yields before it sleeps until woken."},
-    {"WEFT_ALGO", Type::kString, "", "coll:algo[,algo];... (see docs/algorithms.md)",
-     "Forces the algorithm per collective, e.g. allreduce:ring;broadcast:tree. Names are "
-     "case-insensitive; an unknown name is an error."},
+    {"WEFT_ALGO", Type::kString, "", "[coll:][lo-hi:][^]algo[,algo];... (see docs/tuning.md)",
+     "Restricts the algorithms per collective and per size range of the per-rank message (count x "
+     "element size, [lo, hi), K/M/G suffixes, inf), in NCCL 2.24's grammar, e.g. "
+     "allreduce:0-64K:recursive_doubling,64K-inf:ring;broadcast:tree. Several algorithms: the "
+     "tuner chooses among them; ^ excludes; sizes no range covers are left to the tuner. Names "
+     "are case-insensitive; an unknown name is an error."},
+    {"WEFT_TUNE_FILE", Type::kString, "", "path to a tuning file (docs/tuning.md)",
+     "Cost-model constants (and optional algorithm preferences) measured by weft-tune, read when "
+     "a communicator is created; a bad file is an error naming the file, the line and the key."},
 };
 
 const char* const kLauncherVars[] = {

@@ -1,5 +1,7 @@
 #include "core/schedule.h"
 
+#include <algorithm>
+
 #include "core/status.h"
 
 namespace weft {
@@ -22,6 +24,12 @@ const char* stepKindName(StepKind kind) {
       return "copy";
     case StepKind::kReduce:
       return "reduce";
+    case StepKind::kGet:
+      return "get";
+    case StepKind::kGetReduce:
+      return "getReduce";
+    case StepKind::kPut:
+      return "put";
   }
   return "?";
 }
@@ -30,6 +38,7 @@ uint64_t Step::bytes() const {
   switch (kind) {
     case StepKind::kSend:
     case StepKind::kRecvReduceSend:
+    case StepKind::kPut:
       return src.bytes;
     default:
       return dst.bytes;
@@ -98,6 +107,36 @@ StepId Schedule::reduce(Region dst, Region src, std::initializer_list<StepId> af
   return add(makeStep(StepKind::kReduce, -1, -1, dst, src), after);
 }
 
+StepId Schedule::get(int peer, Region dst, Region remote, std::initializer_list<StepId> after) {
+  Step s = makeStep(StepKind::kGet, -1, -1, dst, kNone);
+  s.windowPeer = peer;
+  s.remote = remote;
+  return add(s, after);
+}
+
+StepId Schedule::getReduce(int peer, Region dst, Region src, Region remote,
+                           std::initializer_list<StepId> after) {
+  Step s = makeStep(StepKind::kGetReduce, -1, -1, dst, src);
+  s.windowPeer = peer;
+  s.remote = remote;
+  return add(s, after);
+}
+
+StepId Schedule::put(int peer, Region remote, Region src, std::initializer_list<StepId> after) {
+  Step s = makeStep(StepKind::kPut, -1, -1, kNone, src);
+  s.windowPeer = peer;
+  s.remote = remote;
+  return add(s, after);
+}
+
+StepId Schedule::signal(int peer, std::initializer_list<StepId> after) {
+  return add(makeStep(StepKind::kSend, peer, -1, kNone, Region{kSendBuf, 0, 0}), after);
+}
+
+StepId Schedule::waitFor(int peer, std::initializer_list<StepId> after) {
+  return add(makeStep(StepKind::kRecv, -1, peer, Region{kRecvBuf, 0, 0}, kNone), after);
+}
+
 void Schedule::append(const Schedule& other, uint16_t part) {
   const uint32_t stepBase = static_cast<uint32_t>(steps.size());
   auto shift = [&](Region r) {
@@ -109,11 +148,15 @@ void Schedule::append(const Schedule& other, uint16_t part) {
     t.part = part;
     t.dst = shift(s.dst);
     t.src = shift(s.src);
+    t.remote = shift(s.remote);
     t.depBegin = static_cast<uint32_t>(deps.size());
     for (uint32_t d = 0; d < s.depCount; ++d)
       deps.push_back(other.deps[s.depBegin + d] + stepBase);
     steps.push_back(t);
   }
+  for (int32_t peer : other.exposeTo)
+    if (std::find(exposeTo.begin(), exposeTo.end(), peer) == exposeTo.end())
+      exposeTo.push_back(peer);
 }
 
 namespace {
@@ -140,6 +183,10 @@ std::string Schedule::dump() const {
       out += strprintf(" src=%s[%llu+%llu]", bufName(s.src.buf).c_str(),
                        static_cast<unsigned long long>(s.src.offset),
                        static_cast<unsigned long long>(s.src.bytes));
+    if (s.windowPeer >= 0)
+      out += strprintf(" window=%d:%s[%llu+%llu]", s.windowPeer, bufName(s.remote.buf).c_str(),
+                       static_cast<unsigned long long>(s.remote.offset),
+                       static_cast<unsigned long long>(s.remote.bytes));
     if (s.depCount > 0) {
       out += " after";
       for (uint32_t d = 0; d < s.depCount; ++d)

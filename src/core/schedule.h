@@ -15,6 +15,18 @@
 //   RecvCopySend     dst = in(recvPeer); out(sendPeer) = in
 //   Copy             dst = src
 //   Reduce           dst = dst (+) src
+// and the one-sided kinds, which work on a peer's buffers (its window: the peer's send, receive
+// and scratch buffers, `remote` naming one of them and a range in it) without the peer taking
+// part:
+//   Get              dst = remote
+//   GetReduce        dst = src (+) remote
+//   Put              remote = src
+// One-sided steps run only when the transport offers access to peers' memory (CollDesc::peerAccess
+// tells an algorithm's canRun). A schedule that uses them lists in `exposeTo` the peers that reach
+// into this rank's window; the engine exchanges window addresses before those steps and holds each
+// window open until every peer that uses it is done. Ordering between one rank's writes and
+// another's reads is the algorithm's business: a zero-byte Send/Recv pair is a signal.
+//
 // where (+) is the collective's reduction. A step flagged `finalize` produces a final reduced
 // value: the engine applies avg's division there, once. The engine splits every step into chunks
 // and pipelines them; a step that depends on another step of the same size depends on it chunk by
@@ -53,6 +65,9 @@ enum class StepKind : uint8_t {
   kRecvCopySend,
   kCopy,
   kReduce,
+  kGet,
+  kGetReduce,
+  kPut,
 };
 
 const char* stepKindName(StepKind kind);
@@ -66,7 +81,10 @@ inline bool stepSends(StepKind k) {
 }
 inline bool stepReduces(StepKind k) {
   return k == StepKind::kRecvReduce || k == StepKind::kRecvReduceSend ||
-         k == StepKind::kRecvReduceCopySend || k == StepKind::kReduce;
+         k == StepKind::kRecvReduceCopySend || k == StepKind::kReduce || k == StepKind::kGetReduce;
+}
+inline bool stepIsOneSided(StepKind k) {
+  return k == StepKind::kGet || k == StepKind::kGetReduce || k == StepKind::kPut;
 }
 
 using StepId = uint32_t;
@@ -78,8 +96,10 @@ struct Step {
   uint16_t part = 0;  // which operation of a group this step belongs to
   int32_t sendPeer = -1;
   int32_t recvPeer = -1;
+  int32_t windowPeer = -1;  // one-sided steps: whose window `remote` is in
   Region dst;
   Region src;
+  Region remote;
   uint32_t depBegin = 0;  // into Schedule::deps
   uint32_t depCount = 0;
   uint64_t bytes() const;  // the message / operation size
@@ -88,8 +108,9 @@ struct Step {
 struct Schedule {
   std::vector<Step> steps;
   std::vector<StepId> deps;
-  uint64_t scratchBytes = 0;  // scratch the schedule addresses, from offset 0
-  uint64_t elemSize = 1;      // chunks are cut on element boundaries
+  uint64_t scratchBytes = 0;      // scratch the schedule addresses, from offset 0
+  uint64_t elemSize = 1;          // chunks are cut on element boundaries
+  std::vector<int32_t> exposeTo;  // peers whose one-sided steps use this rank's window
 
   // Appends another operation's schedule as part `part` of a group: its buffers and steps are
   // renumbered.
@@ -110,6 +131,13 @@ struct Schedule {
                       std::initializer_list<StepId> after = {});
   StepId copy(Region dst, Region src, std::initializer_list<StepId> after = {});
   StepId reduce(Region dst, Region src, std::initializer_list<StepId> after = {});
+  StepId get(int peer, Region dst, Region remote, std::initializer_list<StepId> after = {});
+  StepId getReduce(int peer, Region dst, Region src, Region remote,
+                   std::initializer_list<StepId> after = {});
+  StepId put(int peer, Region remote, Region src, std::initializer_list<StepId> after = {});
+  // A zero-byte message: `signal` on one rank meets `waitFor` on the peer.
+  StepId signal(int peer, std::initializer_list<StepId> after = {});
+  StepId waitFor(int peer, std::initializer_list<StepId> after = {});
 
   // A readable listing, one step a line (tests and WEFT_DEBUG=TRACE).
   std::string dump() const;

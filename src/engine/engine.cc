@@ -6,6 +6,7 @@
 
 #include "core/dtype.h"
 #include "core/log.h"
+#include "memory/shared_alloc.h"
 
 namespace weft {
 
@@ -65,15 +66,24 @@ void appendKey(std::string* key, const OpCall& c) {
   k.count = c.desc.count;
   k.algo = c.algo;
   key->append(reinterpret_cast<const char*>(&k), sizeof k);
+  // All-to-all-v: the per-peer arrays themselves, so that the cache tells every layout apart
+  // exactly (the key is the owned copy it compares against). O(nranks) per call; the string is
+  // reused, so a warm call still allocates nothing.
+  if (c.desc.type == CollType::kAllToAllv) {
+    const PeerLayout& v = c.desc.layout;
+    const size_t n = static_cast<size_t>(c.desc.nranks) * sizeof(size_t);
+    for (const size_t* a : {v.sendCounts, v.sendDispls, v.recvCounts, v.recvDispls})
+      key->append(reinterpret_cast<const char*>(a), n);
+  }
 }
 
 }  // namespace
 
-Result<const Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
+Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
   key_.clear();
   for (const OpCall& c : calls)
     appendKey(&key_, c);
-  if (last_ != nullptr && key_ == lastKey_) return static_cast<const Cached*>(last_);
+  if (last_ != nullptr && key_ == lastKey_) return last_;
   const std::string& key = key_;
   auto it = cache_.find(key);
   if (it == cache_.end()) {
@@ -112,6 +122,18 @@ Result<const Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
       merged.elemSize = lcm;
     }
     merged.scratchBytes = scratch;
+    std::unique_ptr<WindowLayout> window;
+    if (usesWindows(merged)) {
+      if (transport_->peerMemory() == nullptr)
+        return errorStatus(weftInvalidUsage,
+                           "%s uses one-sided steps, which the %s transport cannot run",
+                           calls[0].algo->name, transport_->name());
+      Schedule withWindows;
+      window = std::make_unique<WindowLayout>();
+      WEFT_TRY(addWindowProtocol(merged, static_cast<int>(calls.size()), nranks_, &withWindows,
+                                 window.get()));
+      merged = std::move(withWindows);
+    }
     WEFT_ASSIGN_OR_RETURN(Plan plan, compilePlan(merged, chunkBytes_));
     WEFT_TRACE(kColl, "new plan: %zu steps, %zu ops\n%s", merged.steps.size(), plan.ops.size(),
                merged.dump().c_str());
@@ -125,17 +147,52 @@ Result<const Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
       p.signature = d.signature();
       p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
       p.streamOutput = d.recvBufBytes() >= kStreamOutputBytes && !d.inPlace;
+      p.perPeerCounts = d.type == CollType::kAllToAllv;
     }
-    Cached c{std::make_unique<Plan>(std::move(plan)), std::move(offsets), std::move(parts)};
+    Cached c{std::make_unique<Plan>(std::move(plan)),
+             std::move(offsets),
+             std::move(parts),
+             std::move(window),
+             {},
+             {}};
+    if (c.window) {
+      c.table.resize(c.window->tableBytes / sizeof(WindowEntry));
+      c.peerTables.resize(c.window->peers.size() * c.window->tableBytes);
+    }
     it = cache_.emplace(key, std::move(c)).first;
   }
   lastKey_ = key;
   last_ = &it->second;
-  return static_cast<const Cached*>(last_);
+  return last_;
+}
+
+// Where this rank's buffers are this call, for the peers that reach into them.
+void Engine::fillWindowTable(std::span<const OpCall> calls, Cached* c) {
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const CollDesc& d = calls[i].desc;
+    const uint64_t scratchEnd =
+        i + 1 < calls.size() ? c->scratchOffsets[i + 1] : c->plan->scratchBytes;
+    const uint64_t bytes[kBuffersPerPart] = {d.sendBufBytes(), d.recvBufBytes(),
+                                             scratchEnd - c->scratchOffsets[i]};
+    for (BufferId b = 0; b < kBuffersPerPart; ++b) {
+      const char* base = args_.buffers[i * kBuffersPerPart + b];
+      WindowEntry& e = c->table[i * kBuffersPerPart + b];
+      e = WindowEntry{};
+      e.addr = reinterpret_cast<uint64_t>(base);
+      e.bytes = base != nullptr ? bytes[b] : 0;
+      SharedSegment seg;
+      if (e.bytes > 0 && findShared(base, e.bytes, &seg)) {
+        e.segId = seg.id;
+        e.segAddr = reinterpret_cast<uint64_t>(seg.base);
+        e.segBytes = seg.bytes;
+        e.segFd = seg.fd;
+      }
+    }
+  }
 }
 
 Status Engine::run(std::span<const OpCall> calls) {
-  WEFT_ASSIGN_OR_RETURN(const Cached* cached, planFor(calls));
+  WEFT_ASSIGN_OR_RETURN(Cached * cached, planFor(calls));
   const Plan* plan = cached->plan.get();
   const uint32_t seq = ++opSeq_;
   if (plan->ops.empty()) return Status::Ok();
@@ -149,6 +206,13 @@ Status Engine::run(std::span<const OpCall> calls) {
         const_cast<char*>(static_cast<const char*>(calls[i].send));
     args_.buffers[i * kBuffersPerPart + kRecvBuf] = static_cast<char*>(calls[i].recv);
     args_.buffers[i * kBuffersPerPart + kScratchBuf] = scratch + cached->scratchOffsets[i];
+  }
+  args_.window = cached->window.get();
+  args_.peerMemory = cached->window ? transport_->peerMemory() : nullptr;
+  if (cached->window) {
+    fillWindowTable(calls, cached);
+    args_.buffers.push_back(reinterpret_cast<char*>(cached->table.data()));
+    args_.buffers.push_back(cached->peerTables.data());
   }
   args_.endpoints.resize(plan->peers.size());
   for (size_t p = 0; p < plan->peers.size(); ++p) {

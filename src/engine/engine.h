@@ -63,8 +63,14 @@ class Engine {
     std::unique_ptr<Plan> plan;
     std::vector<uint64_t> scratchOffsets;
     std::vector<PartContext> parts;  // what the executor needs per call, computed once per plan
+    // One-sided plans: the window protocol's layout, this rank's table (filled per call) and the
+    // room its peers' tables arrive in.
+    std::unique_ptr<WindowLayout> window;
+    std::vector<WindowEntry> table;
+    std::vector<char> peerTables;
   };
-  Result<const Cached*> planFor(std::span<const OpCall> calls);
+  void fillWindowTable(std::span<const OpCall> calls, Cached* c);
+  Result<Cached*> planFor(std::span<const OpCall> calls);
   std::unordered_map<std::string, Cached> cache_;
   std::string lastKey_;
   std::string key_;  // reused, so that a warm call allocates nothing

@@ -32,6 +32,13 @@ inline void copyOut(const PartContext& p, const Region& r, void* dst, const void
   }
 }
 
+// A call stopped because a peer died or failed: say which call, and carry the root cause.
+Status stoppedBy(const ExecArgs& a, const Status& peers) {
+  return Status(peers.code(), strprintf("rank %d: %s (operation #%u) stopped: %s", a.rank,
+                                        a.what().c_str(), a.opSeq, peers.message().c_str()))
+      .withCause(peers.cause());
+}
+
 inline void finalizeInto(const PartContext& p, void* data, uint64_t bytes) {
   if (p.avgDivisor > 1 && bytes > 0) divide(data, data, bytes / p.elemSize, p.dtype, p.avgDivisor);
 }
@@ -51,6 +58,18 @@ Status Executor::checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes,
         a.rank, peer, tag.opSeq, tag.index, tag.signature, a.what().c_str(), a.opSeq, op.recvIndex,
         part.signature);
   }
+  if (tag.msgBytes != msgBytesTag(op.msgBytes)) {
+    const std::string hint =
+        part.perPeerCounts
+            ? strprintf(": sendcounts[%d] on rank %d must equal recvcounts[%d] on rank %d", a.rank,
+                        peer, peer, a.rank)
+            : std::string(": the ranks passed different counts or types");
+    return errorStatus(weftInvalidUsage,
+                       "rank %d expected a message of %llu bytes from rank %d in %s (operation "
+                       "#%u, message %u) but rank %d sent %u bytes%s",
+                       a.rank, static_cast<unsigned long long>(op.msgBytes), peer, a.what().c_str(),
+                       a.opSeq, op.recvIndex, peer, tag.msgBytes, hint.c_str());
+  }
   if (bytes != op.bytes) {
     return errorStatus(
         weftInvalidUsage,
@@ -59,6 +78,70 @@ Status Executor::checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes,
         a.rank, bytes, peer, a.what().c_str(), a.opSeq, op.recvIndex,
         static_cast<unsigned long long>(op.bytes));
   }
+  return Status::Ok();
+}
+
+Result<Executor::Remote> Executor::remote(const ExecArgs& a, const PlanOp& op) {
+  const WindowLayout& w = *a.window;
+  const auto slot = static_cast<size_t>(w.slotOf[static_cast<size_t>(op.windowPeer)]);
+  const size_t perTable = w.tableBytes / sizeof(WindowEntry);
+  const auto* table =
+      reinterpret_cast<const WindowEntry*>(a.buffers[w.peerTablesBuf] + slot * w.tableBytes);
+  const WindowEntry& e = table[op.remote.buf];
+  if (op.remote.offset + op.remote.bytes > e.bytes)
+    return errorStatus(weftInvalidUsage,
+                       "rank %d: %s needs bytes %llu..%llu of rank %d's buffer, which has %llu: "
+                       "the ranks passed different counts",
+                       a.rank, a.what().c_str(), static_cast<unsigned long long>(op.remote.offset),
+                       static_cast<unsigned long long>(op.remote.offset + op.remote.bytes),
+                       op.windowPeer, static_cast<unsigned long long>(e.bytes));
+  const size_t idx = slot * perTable + op.remote.buf;
+  if (!windowResolved_[idx]) {
+    windowPtr_[idx] = e.bytes > 0 ? a.peerMemory->map(op.windowPeer, e) : nullptr;
+    windowResolved_[idx] = 1;
+  }
+  char* base = windowPtr_[idx];
+  return Remote{base != nullptr ? base + op.remote.offset : nullptr, e.addr + op.remote.offset};
+}
+
+// Get, GetReduce and Put: straight through a mapping of the peer's buffer where there is one,
+// otherwise one copy between the address spaces (a reduction reads the peer's chunk into a buffer
+// that stays in cache first).
+Status Executor::runOneSided(const ExecArgs& a, const PlanOp& op) {
+  const PartContext& part = a.parts[op.part];
+  const uint64_t n = op.bytes;
+  if (n == 0) return Status::Ok();
+  WEFT_ASSIGN_OR_RETURN(Remote r, remote(a, op));
+  const int peer = op.windowPeer;
+  switch (op.kind) {
+    case StepKind::kGet:
+      if (r.mapped != nullptr) {
+        copyOut(part, op.dst, at(a, op.dst), r.mapped, n);
+      } else {
+        WEFT_TRY(a.peerMemory->read(peer, at(a, op.dst), r.addr, n));
+      }
+      break;
+    case StepKind::kGetReduce: {
+      const char* in = r.mapped;
+      if (in == nullptr) {
+        if (bounce_.size() < n) bounce_.resize(n);
+        WEFT_TRY(a.peerMemory->read(peer, bounce_.data(), r.addr, n));
+        in = bounce_.data();
+      }
+      part.reduce(at(a, op.dst), at(a, op.src), in, n / part.elemSize);
+      break;
+    }
+    case StepKind::kPut:
+      if (r.mapped != nullptr) {
+        copyOut(part, op.remote, r.mapped, at(a, op.src), n);  // a peer's output: maybe streaming
+      } else {
+        WEFT_TRY(a.peerMemory->write(peer, r.addr, at(a, op.src), n));
+      }
+      break;
+    default:
+      break;
+  }
+  if (op.finalize) finalizeInto(part, at(a, op.dst), n);
   return Status::Ok();
 }
 
@@ -118,8 +201,20 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       if (count > 0) part.reduce(at(a, op.dst), at(a, op.dst), at(a, op.src), count);
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
+    case StepKind::kGet:
+    case StepKind::kGetReduce:
+    case StepKind::kPut: {
+      Status s = runOneSided(a, op);
+      if (!s.ok()) {
+        // A peer that is gone may have failed first for another reason: report the root cause.
+        Status peers = a.transport->checkPeers();
+        return peers.ok() ? s : stoppedBy(a, peers);
+      }
+      break;
+    }
   }
-  if (out != nullptr) out->sendEnd(n, MsgTag{a.opSeq, op.sendIndex, part.signature, 0});
+  if (out != nullptr)
+    out->sendEnd(n, MsgTag{a.opSeq, op.sendIndex, part.signature, msgBytesTag(op.msgBytes)});
   if (in != nullptr) in->recvEnd();
   return Outcome::kDone;
 }
@@ -209,6 +304,12 @@ Status Executor::run(const ExecArgs& a) {
   recvHead_.assign(plan.peers.size(), 0);
   ready_.assign(plan.initialReady.begin(), plan.initialReady.end());
   remaining_ = nops;
+  if (a.window != nullptr) {
+    const size_t entries = a.window->peers.size() * (a.window->tableBytes / sizeof(WindowEntry));
+    windowPtr_.assign(entries, nullptr);
+    windowResolved_.assign(entries, 0);
+    if (bounce_.size() < plan.chunkBytes) bounce_.resize(plan.chunkBytes);  // touched once, here
+  }
 
   Clock::time_point idleSince{};
   Clock::time_point lastPeerCheck{};
@@ -246,10 +347,7 @@ Status Executor::run(const ExecArgs& a) {
     if (now - lastPeerCheck > std::chrono::milliseconds(5)) {
       lastPeerCheck = now;
       Status peers = a.transport->checkPeers();
-      if (!peers.ok())
-        return Status(peers.code(), strprintf("rank %d: %s (operation #%u) stopped: %s", a.rank,
-                                              a.what().c_str(), a.opSeq, peers.message().c_str()))
-            .withCause(peers.cause());
+      if (!peers.ok()) return stoppedBy(a, peers);
     }
     if (a.wait.cancel != nullptr && a.wait.cancel->load(std::memory_order_relaxed))
       return errorStatus(weftRemoteError,

@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "engine/plan.h"
 #include "engine/transport.h"
+#include "engine/window.h"
 
 namespace weft {
 
@@ -29,6 +30,8 @@ struct PartContext {
   // output will not be read back from them, and streaming stores skip each line's
   // read-for-ownership.
   bool streamOutput = false;
+  // All-to-all-v: message sizes come from each rank's own count arrays (for error messages).
+  bool perPeerCounts = false;
 };
 
 struct WaitPolicy {
@@ -44,6 +47,9 @@ struct ExecArgs {
   std::vector<PartContext> parts;
   std::vector<Endpoint*> endpoints;  // per Plan::peers entry
   Transport* transport = nullptr;
+  // One-sided plans: where the window tables are and how to reach peers' memory.
+  const WindowLayout* window = nullptr;
+  PeerMemory* peerMemory = nullptr;
   uint32_t opSeq = 0;
   int rank = 0;
   // Describes the call for error messages ("all_reduce count=.. float32 sum"); only called on
@@ -68,11 +74,20 @@ class Executor {
   void complete(const ExecArgs& a, uint32_t id);
   Result<bool> pass(const ExecArgs& a);
   std::string describeWait(const ExecArgs& a) const;
+  struct Remote {
+    char* mapped;   // loads and stores reach the peer's bytes here, or nullptr
+    uint64_t addr;  // the bytes' address in the peer's address space
+  };
+  Result<Remote> remote(const ExecArgs& a, const PlanOp& op);
+  Status runOneSided(const ExecArgs& a, const PlanOp& op);
 
   std::vector<uint32_t> deps_;
   std::vector<uint32_t> sendHead_, recvHead_;
   std::vector<uint32_t> ready_;
   size_t remaining_ = 0;
+  std::vector<char*> windowPtr_;  // per (peer slot, buffer): the peer's buffer mapped, or nullptr
+  std::vector<uint8_t> windowResolved_;
+  std::vector<char> bounce_;  // a peer's chunk read here before it is reduced
 };
 
 }  // namespace weft

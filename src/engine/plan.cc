@@ -31,6 +31,11 @@ Result<Plan> compilePlan(const Schedule& s, uint64_t chunkBytes) {
                          "schedule step %zu (%s): dst is %llu bytes but src is %llu", i,
                          stepKindName(st.kind), static_cast<unsigned long long>(st.dst.bytes),
                          static_cast<unsigned long long>(st.src.bytes));
+    if (stepIsOneSided(st.kind) && st.remote.bytes != st.bytes())
+      return errorStatus(weftInternalError,
+                         "schedule step %zu (%s): remote is %llu bytes, not %llu", i,
+                         stepKindName(st.kind), static_cast<unsigned long long>(st.remote.bytes),
+                         static_cast<unsigned long long>(st.bytes()));
     const uint64_t b = st.bytes();
     nchunks[i] = b == 0 ? 1u : static_cast<uint32_t>((b + chunkBytes - 1) / chunkBytes);
     first[i] = total;
@@ -66,7 +71,10 @@ Result<Plan> compilePlan(const Schedule& s, uint64_t chunkBytes) {
       op.recvPeer = rp;
       op.dst = sub(st.dst, off, len);
       op.src = sub(st.src, off, len);
+      op.windowPeer = st.windowPeer;
+      op.remote = sub(st.remote, off, len);
       op.bytes = len;
+      op.msgBytes = b;
       op.step = static_cast<uint32_t>(i);
       op.chunk = c;
       op.sendIndex = op.recvIndex = 0;

@@ -18,9 +18,12 @@ struct PlanOp {
   uint16_t part;
   int32_t sendPeer;  // index into Plan::peers, -1 if none
   int32_t recvPeer;
-  Region dst;  // this chunk's regions
+  int32_t windowPeer;  // one-sided ops: the rank whose window `remote` is in, else -1
+  Region dst;          // this chunk's regions
   Region src;
+  Region remote;
   uint64_t bytes;
+  uint64_t msgBytes;   // the whole step's bytes, of which this op is one chunk
   uint32_t succBegin;  // into Plan::succ
   uint32_t succCount;
   uint32_t sendIndex;  // message number to/from that peer within the operation

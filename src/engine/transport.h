@@ -25,8 +25,17 @@ struct MsgTag {
   uint32_t opSeq = 0;      // the communicator's operation number
   uint32_t index = 0;      // message number within the operation, per peer and direction
   uint32_t signature = 0;  // CollDesc::signature() of the call
-  uint32_t reserved = 0;
+  // The size of the whole message this slot is a chunk of (msgBytesTag): both ends cut a message
+  // into the same chunks only when they agree on its size, so a receiver checks it on the first
+  // chunk. It is what catches an all-to-all-v whose counts differ between the two ends, which the
+  // signature cannot cover (each rank's counts are its own).
+  uint32_t msgBytes = 0;
 };
+
+// A message size as MsgTag carries it: exact below 4 GiB, the high half folded in above.
+inline uint32_t msgBytesTag(uint64_t bytes) {
+  return static_cast<uint32_t>(bytes) ^ (static_cast<uint32_t>(bytes >> 32) * 0x9E3779B1u);
+}
 
 class Endpoint {
  public:
@@ -40,6 +49,31 @@ class Endpoint {
   // sender.
   virtual const void* recvBegin(size_t* bytes, MsgTag* tag) = 0;
   virtual void recvEnd() = 0;
+};
+
+// One buffer of a rank's window as its peers see it: where it is in the owner's address space and,
+// when it lies in memory the owner allocated shareable (weftMemAlloc), how a peer may map it.
+struct WindowEntry {
+  uint64_t addr = 0;
+  uint64_t bytes = 0;
+  uint64_t segId = 0;    // 0: private memory, reachable only by copying (read/write below)
+  uint64_t segAddr = 0;  // the segment's start in the owner's address space
+  uint64_t segBytes = 0;
+  int32_t segFd = -1;  // the owner's descriptor for the segment
+  int32_t reserved = 0;
+};
+
+// Access to peers' memory for one-sided steps, offered by a transport whose ranks can all reach each
+// other's memory (threads of one process; processes on one host allowed to use process_vm_readv).
+class PeerMemory {
+ public:
+  virtual ~PeerMemory() = default;
+  // A pointer through which this process loads from and stores to the peer's buffer `w`, or
+  // nullptr when it must be copied with read()/write(). Valid until the transport is destroyed.
+  virtual char* map(int peer, const WindowEntry& w) = 0;
+  // Single copies between this process and a peer's address space.
+  virtual Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) = 0;
+  virtual Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) = 0;
 };
 
 class Transport {
@@ -61,6 +95,8 @@ class Transport {
   // Publishes this rank's failure so that peers waiting on it stop promptly (they see it in
   // checkPeers).
   virtual void poison(const Status& why) = 0;
+  // Access to peers' memory, or nullptr where this transport has none. The same on every rank.
+  virtual PeerMemory* peerMemory() { return nullptr; }
 };
 
 // The out-of-band exchange a transport may use while it sets up (the bootstrap provides it).

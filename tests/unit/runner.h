@@ -21,11 +21,12 @@ struct RunnerOptions {
   int nslots = 4;
   double timeoutSec = 60;
   std::string algo;  // WEFT_ALGO grammar, e.g. "allreduce:ring"
+  MemPeerAccess access = MemPeerAccess::kDirect;  // how one-sided steps reach peers' memory
 };
 
 inline void runRanks(int nranks, const std::function<void(int rank, weftComm_t comm)>& body,
                      RunnerOptions opt = {}) {
-  MemFabric fabric(nranks, opt.slotBytes, opt.nslots);
+  MemFabric fabric(nranks, opt.slotBytes, opt.nslots, opt.access);
   std::vector<weftComm_t> comms(static_cast<size_t>(nranks));
   CommOptions co;
   co.chunkBytes = opt.slotBytes;

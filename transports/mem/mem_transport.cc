@@ -4,7 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "transports/shm/fifo.h"
+#include "transports/shm/peer_memory.h"
 
 namespace weft {
 
@@ -16,10 +19,47 @@ struct MemFabric::RankState {
   std::string failure;
 };
 
+namespace {
+
+// Plain loads and stores: every rank's memory is this process's.
+class DirectPeerMemory final : public PeerMemory {
+ public:
+  char* map(int, const WindowEntry& w) override { return reinterpret_cast<char*>(w.addr); }
+  Status read(int, void* local, uint64_t remoteAddr, uint64_t bytes) override {
+    std::memcpy(local, reinterpret_cast<const void*>(remoteAddr), bytes);
+    return Status::Ok();
+  }
+  Status write(int, uint64_t remoteAddr, const void* local, uint64_t bytes) override {
+    std::memcpy(reinterpret_cast<void*>(remoteAddr), local, bytes);
+    return Status::Ok();
+  }
+};
+
+std::unique_ptr<PeerMemory> makePeerMemory(MemPeerAccess access, int nranks) {
+  switch (access) {
+    case MemPeerAccess::kNone:
+      return nullptr;
+    case MemPeerAccess::kDirect:
+      return std::make_unique<DirectPeerMemory>();
+    case MemPeerAccess::kCopy:
+    case MemPeerAccess::kMapped:
+      return std::make_unique<ProcessPeerMemory>(
+          std::vector<pid_t>(static_cast<size_t>(nranks), getpid()),
+          access == MemPeerAccess::kMapped);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 class MemTransport final : public Transport {
  public:
   MemTransport(MemFabric* fabric, int rank)
-      : fabric_(fabric), rank_(rank), endpoints_(static_cast<size_t>(fabric->nranks())) {}
+      : fabric_(fabric),
+        rank_(rank),
+        endpoints_(static_cast<size_t>(fabric->nranks())),
+        peerMemory_(makePeerMemory(fabric->access_, fabric->nranks())) {}
+  PeerMemory* peerMemory() override { return peerMemory_.get(); }
   const char* name() const override { return "mem"; }
 
   Result<Endpoint*> endpoint(int peer) override {
@@ -72,12 +112,14 @@ class MemTransport final : public Transport {
   MemFabric* fabric_;
   int rank_;
   std::vector<std::unique_ptr<fifo::FifoEndpoint>> endpoints_;
+  std::unique_ptr<PeerMemory> peerMemory_;
 };
 
-MemFabric::MemFabric(int nranks, size_t slotBytes, int nslots)
+MemFabric::MemFabric(int nranks, size_t slotBytes, int nslots, MemPeerAccess access)
     : nranks_(nranks),
       slotBytes_(slotBytes),
       nslots_(nslots),
+      access_(access),
       fifos_(static_cast<size_t>(nranks) * static_cast<size_t>(nranks), nullptr) {
   for (int r = 0; r < nranks; ++r)
     ranks_.push_back(std::make_unique<RankState>());

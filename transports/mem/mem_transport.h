@@ -13,9 +13,18 @@
 
 namespace weft {
 
+// How the in-memory transport reaches peers' memory for one-sided steps.
+enum class MemPeerAccess {
+  kNone,    // it does not: one-sided algorithms cannot run
+  kDirect,  // plain loads and stores (the ranks share the address space)
+  kCopy,    // through process_vm_readv/writev to this process, as the shared-memory transport does
+  kMapped,  // as kCopy, but weftMemAlloc memory is mapped again through /proc/self/fd
+};
+
 class MemFabric {
  public:
-  MemFabric(int nranks, size_t slotBytes, int nslots);
+  MemFabric(int nranks, size_t slotBytes, int nslots,
+            MemPeerAccess access = MemPeerAccess::kDirect);
   ~MemFabric();
   MemFabric(const MemFabric&) = delete;
   MemFabric& operator=(const MemFabric&) = delete;
@@ -34,6 +43,7 @@ class MemFabric {
   const int nranks_;
   const size_t slotBytes_;
   const int nslots_;
+  const MemPeerAccess access_;
   std::vector<std::unique_ptr<RankState>> ranks_;
   std::mutex mu_;
   std::vector<void*> fifos_;  // nranks*nranks, from-major

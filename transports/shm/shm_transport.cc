@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "transports/shm/fifo.h"
+#include "transports/shm/peer_memory.h"
 
 namespace weft {
 namespace {
@@ -33,6 +34,8 @@ struct SegmentHeader {
   std::atomic<int32_t> departed;
   int32_t failCode;
   char failMessage[1024];
+  uint64_t probeAddr;  // a word in the owner's private memory, and its value: the CMA probe
+  uint64_t probeValue;
 };
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes, "segment header too large");
 
@@ -97,6 +100,8 @@ class ShmTransport final : public Transport {
   }
   void finishWait() override { fifo::finishSleep(&header(rank_)->bell); }
 
+  PeerMemory* peerMemory() override { return peerMemory_.get(); }
+
   Status checkPeers() override {
     for (int r = 0; r < nranks_; ++r) {
       if (r == rank_) continue;
@@ -134,6 +139,7 @@ class ShmTransport final : public Transport {
   }
   Status createOwn(uint64_t commId);
   Status mapPeer(uint64_t commId, int r);
+  Status setupDirect(OobExchange& oob);
 
   const int rank_, nranks_;
   const ShmConfig cfg_;
@@ -141,6 +147,8 @@ class ShmTransport final : public Transport {
   std::vector<char*> segments_;
   std::vector<std::unique_ptr<fifo::FifoEndpoint>> endpoints_;
   std::string ownPath_;
+  uint64_t probe_ = 0;
+  std::unique_ptr<ProcessPeerMemory> peerMemory_;
 };
 
 Status ShmTransport::createOwn(uint64_t commId) {
@@ -183,6 +191,9 @@ Status ShmTransport::createOwn(uint64_t commId) {
   auto* h = new (p) SegmentHeader();
   h->rank = rank_;
   h->pid = getpid();
+  probe_ = commId ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(rank_ + 1));
+  h->probeAddr = reinterpret_cast<uint64_t>(&probe_);
+  h->probeValue = probe_;
   for (int from = 0; from < nranks_; ++from)
     fifo::initFifo(fifoIn(rank_, from));
   std::atomic_thread_fence(std::memory_order_release);
@@ -248,8 +259,44 @@ Status ShmTransport::setup(uint64_t commId, OobExchange& oob) {
   unlink(ownPath_.c_str());
   ownPath_.clear();
   WEFT_TRY(all);
+  if (cfg_.direct) WEFT_TRY(setupDirect(oob));
   WEFT_INFO(kShm, "shared memory ready: %d ranks, %zu KiB segment per rank in %s (unlinked)",
             nranks_, segBytes_ / 1024, cfg_.dir.c_str());
+  return Status::Ok();
+}
+
+// Every rank probes every peer with process_vm_readv; one-sided access is offered only if all
+// succeed, so that every rank reaches the same verdict (the tuner's choices depend on it).
+Status ShmTransport::setupDirect(OobExchange& oob) {
+  struct Verdict {
+    int32_t err;   // 0: this rank can read every peer
+    int32_t peer;  // else the first peer it could not read
+  };
+  std::vector<Verdict> all(static_cast<size_t>(nranks_));
+  Verdict& mine = all[static_cast<size_t>(rank_)];
+  mine = {0, -1};
+  std::vector<pid_t> pids(static_cast<size_t>(nranks_));
+  for (int r = 0; r < nranks_; ++r) {
+    SegmentHeader* h = header(r);
+    pids[static_cast<size_t>(r)] = h->pid;
+    int err = 0;
+    if (r != rank_ && mine.err == 0 &&
+        !probeCma(h->pid, reinterpret_cast<const void*>(h->probeAddr), h->probeValue, &err))
+      mine = {err != 0 ? err : EIO, r};
+  }
+  WEFT_TRY(oob.allgather(all.data(), sizeof(Verdict)));
+  for (int r = 0; r < nranks_; ++r) {
+    const Verdict& v = all[static_cast<size_t>(r)];
+    if (v.err != 0) {
+      WEFT_INFO(kShm,
+                "one-sided algorithms off: rank %d cannot read rank %d's memory with "
+                "process_vm_readv (%s)",
+                r, v.peer, std::strerror(v.err));
+      return Status::Ok();
+    }
+  }
+  peerMemory_ = std::make_unique<ProcessPeerMemory>(std::move(pids), true);
+  WEFT_INFO(kShm, "one-sided access to peers' memory: process_vm_readv, and weftMemAlloc mappings");
   return Status::Ok();
 }
 

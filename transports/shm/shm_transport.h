@@ -6,6 +6,10 @@
 // is left in /dev/shm even if a process is killed later. Free space is checked before anything is
 // created, and a shortfall is reported with the directory, the size needed and the remedies.
 //
+// When cfg.direct is set, set-up also checks that every rank may read every other's memory with
+// process_vm_readv; if all may, the transport offers PeerMemory and one-sided algorithms can run,
+// otherwise it says why at INFO and the tuner keeps to message-passing ones.
+//
 // A peer is known to be gone when its process no longer exists (or is a zombie), or when it has
 // written a failure into its segment; checkPeers() reports either, naming the rank.
 #pragma once
@@ -22,6 +26,9 @@ struct ShmConfig {
   std::string dir = "/dev/shm";
   size_t slotBytes = 128 * 1024;
   int nslots = 8;
+  // Offer one-sided access to peers' memory when the kernel allows it on every rank
+  // (WEFT_SHM_DIRECT).
+  bool direct = true;
 };
 
 // Collective over all `nranks` ranks of the communicator, which must all be on this host. `oob`

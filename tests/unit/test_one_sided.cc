@@ -1,0 +1,249 @@
+// One-sided algorithms through every way a transport reaches peers' memory: process_vm_readv
+// copies (as between processes), mappings of weftMemAlloc memory through /proc/<pid>/fd, and the
+// window protocol the engine wraps around them. (Plain loads and stores, the in-memory runner's
+// default, are covered with every other algorithm in test_collectives.cc.)
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "coll_check.h"
+#include "engine/window.h"
+#include "runner.h"
+#include "weft/weft.h"
+
+namespace weft::test {
+namespace {
+
+// A buffer from weftMemAlloc or the heap.
+struct Buffer {
+  Buffer(size_t bytes, bool shared) : bytes(bytes), shared(shared) {
+    if (shared) {
+      EXPECT_EQ(weftMemAlloc(&ptr, bytes), weftSuccess);
+    } else {
+      heap.resize(bytes);
+      ptr = heap.data();
+    }
+  }
+  ~Buffer() {
+    if (shared) {
+      EXPECT_EQ(weftMemFree(ptr), weftSuccess);
+    }
+  }
+  char* data() { return static_cast<char*>(ptr); }
+  size_t bytes;
+  bool shared;
+  void* ptr = nullptr;
+  std::vector<char> heap;
+};
+
+double gatherValue(int q, uint64_t i) {
+  return static_cast<double>((q * 13 + static_cast<int>(i % 1000)) % 100);
+}
+
+// One collective, float32 sum, checked element by element: "" or what went wrong.
+std::string runOne(CollType coll, int n, int r, weftComm_t comm, uint64_t count, bool inPlace,
+                   bool shared) {
+  const weftDataType_t t = weftFloat32;
+  const size_t es = 4;
+  const uint64_t un = static_cast<uint64_t>(n);
+  uint64_t inCount = count, outCount = count;
+  if (coll == CollType::kAllGather) outCount = count * un;
+  if (coll == CollType::kReduceScatter) inCount = count * un;
+  if (coll == CollType::kAllToAll) inCount = outCount = count * un;
+  const int root = static_cast<int>(count % un);
+  Buffer in(inCount * es + 64, shared), out(outCount * es + 64, shared);
+  std::vector<char> want(outCount * es);
+  for (uint64_t i = 0; i < inCount; ++i) {
+    const double v =
+        coll == CollType::kAllGather || coll == CollType::kBroadcast || coll == CollType::kAllToAll
+            ? gatherValue(r, i)
+            : inputValue(weftSum, t, n, r, i);
+    storeValue(t, v, in.data() + i * es);
+  }
+  for (uint64_t i = 0; i < outCount; ++i) {
+    double x = 0;
+    if (coll == CollType::kAllGather) x = gatherValue(static_cast<int>(i / count), i % count);
+    if (coll == CollType::kBroadcast) x = gatherValue(root, i);
+    if (coll == CollType::kAllReduce) x = reduceRef(weftSum, t, n, i);
+    if (coll == CollType::kReduceScatter) x = reduceRef(weftSum, t, n, r * count + i);
+    if (coll == CollType::kAllToAll)  // block q of the output is block r of q's input
+      x = gatherValue(static_cast<int>(i / count), r * count + i % count);
+    storeValue(t, x, want.data() + i * es);
+  }
+  const void* send = in.data();
+  void* recv = out.data();
+  if (inPlace) {
+    if (coll == CollType::kAllGather) {
+      std::memcpy(out.data() + r * count * es, in.data(), count * es);
+      send = out.data() + r * count * es;
+    } else if (coll == CollType::kReduceScatter) {
+      send = in.data();
+      recv = in.data() + r * count * es;
+    } else {
+      std::memcpy(out.data(), in.data(), inCount * es);
+      send = out.data();
+    }
+  }
+  weftResult_t res = weftInternalError;
+  switch (coll) {
+    case CollType::kAllReduce:
+      res = weftAllReduce(send, recv, count, t, weftSum, comm, nullptr);
+      break;
+    case CollType::kAllGather:
+      res = weftAllGather(send, recv, count, t, comm, nullptr);
+      break;
+    case CollType::kReduceScatter:
+      res = weftReduceScatter(send, recv, count, t, weftSum, comm, nullptr);
+      break;
+    case CollType::kBroadcast:
+      res = weftBroadcast(send, recv, count, t, root, comm, nullptr);
+      break;
+    case CollType::kAllToAll:
+      res = weftAllToAll(send, recv, count, t, comm, nullptr);
+      break;
+    default:
+      break;
+  }
+  const std::string what = std::string(collName(coll)) + " count=" + std::to_string(count) +
+                           (inPlace ? " in place" : "") + (shared ? " weftMemAlloc" : "");
+  if (res != weftSuccess) return what + ": " + weftGetLastError(comm);
+  const std::string diff = compareElems(t, recv, want.data(), outCount);
+  return diff.empty() ? "" : what + ": " + diff;
+}
+
+struct AccessCase {
+  MemPeerAccess access;
+  const char* name;
+};
+
+class OneSided : public testing::TestWithParam<AccessCase> {};
+
+TEST_P(OneSided, EveryCollectiveMatchesReference) {
+  const AccessCase ac = GetParam();
+  for (int n : {2, 3, 4, 5, 8}) {
+    RunnerOptions opt;
+    opt.access = ac.access;
+    opt.slotBytes = 16 * 1024;  // several chunks per block even for mid-sized counts
+    opt.algo = "one_sided";
+    std::mutex mu;
+    std::vector<std::string> failures;
+    runRanks(
+        n,
+        [&](int r, weftComm_t comm) {
+          for (CollType coll :
+               {CollType::kAllReduce, CollType::kAllGather, CollType::kReduceScatter,
+                CollType::kBroadcast, CollType::kAllToAll})
+            for (uint64_t count : {1ull, 7ull, 1021ull, 40000ull})
+              for (bool inPlace : {false, true})
+                for (bool shared : {false, true}) {
+                  std::string f = runOne(coll, n, r, comm, count, inPlace, shared);
+                  if (f.empty()) continue;
+                  std::lock_guard<std::mutex> lock(mu);
+                  failures.push_back("n=" + std::to_string(n) + " rank " + std::to_string(r) +
+                                     ": " + f);
+                  return;
+                }
+        },
+        opt);
+    for (const std::string& f : failures)
+      ADD_FAILURE() << f;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Access, OneSided,
+                         testing::Values(AccessCase{MemPeerAccess::kCopy, "copy"},
+                                         AccessCase{MemPeerAccess::kMapped, "mapped"}),
+                         [](const testing::TestParamInfo<AccessCase>& i) {
+                           return std::string(i.param.name);
+                         });
+
+TEST(OneSidedErrors, TransportWithoutPeerAccessRefusesForcedAlgorithm) {
+  RunnerOptions opt;
+  opt.access = MemPeerAccess::kNone;
+  opt.algo = "allreduce:one_sided";
+  runRanks(
+      2,
+      [&](int, weftComm_t comm) {
+        float x = 1, y = 0;
+        EXPECT_EQ(weftAllReduce(&x, &y, 1, weftFloat32, weftSum, comm, nullptr),
+                  weftInvalidArgument);
+        const std::string msg = weftGetLastError(comm);
+        EXPECT_NE(msg.find("one_sided"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("all_reduce"), std::string::npos) << msg;
+      },
+      opt);
+}
+
+TEST(OneSidedErrors, MismatchedCountsAreReportedNotRead) {
+  RunnerOptions opt;
+  opt.access = MemPeerAccess::kCopy;
+  opt.algo = "allgather:one_sided";
+  opt.timeoutSec = 10;
+  runRanks(
+      2,
+      [&](int r, weftComm_t comm) {
+        const size_t count = r == 0 ? 100 : 200;
+        std::vector<float> in(count, 1.0f), out(count * 2);
+        EXPECT_EQ(weftAllGather(in.data(), out.data(), count, weftFloat32, comm, nullptr),
+                  weftInvalidUsage);
+      },
+      opt);
+}
+
+TEST(WindowProtocol, ExchangesTablesFirstAndReleasesLast) {
+  // Rank 0 of 3 reads rank 1's send buffer and lets rank 2 read its own.
+  Schedule s;
+  s.elemSize = 4;
+  const StepId g = s.get(1, recvRegion(0, 64), sendRegion(0, 64));
+  s.copy(recvRegion(64, 64), recvRegion(0, 64), {g});
+  s.exposeTo.push_back(2);
+  Schedule out;
+  WindowLayout w;
+  ASSERT_TRUE(addWindowProtocol(s, 1, 3, &out, &w).ok());
+  EXPECT_EQ(w.peers, std::vector<int32_t>{1});
+  EXPECT_EQ(w.slotOf, (std::vector<int32_t>{-1, 0, -1}));
+  EXPECT_EQ(w.tableBytes, kBuffersPerPart * sizeof(WindowEntry));
+  EXPECT_EQ(out.dump(),
+            "0 send to 2 src=send1[0+144]\n"
+            "1 recv from 1 dst=recv1[0+144]\n"
+            "2 get dst=recv[0+64] window=1:send[0+64] after 1\n"
+            "3 copy dst=recv[64+64] src=recv[0+64] after 2\n"
+            "4 send to 1 src=send1[0+0] after 2\n"
+            "5 recv from 2 dst=send1[0+0]\n");
+}
+
+TEST(MemoryApi, AllocFreeAndRegistrationErrorsNameTheArgument) {
+  void* p = reinterpret_cast<void*>(1);
+  EXPECT_EQ(weftMemAlloc(&p, 0), weftSuccess);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(weftMemAlloc(nullptr, 16), weftInvalidArgument);
+  ASSERT_EQ(weftMemAlloc(&p, 10000), weftSuccess);
+  std::memset(p, 7, 10000);  // usable at once
+  int local = 0;
+  EXPECT_EQ(weftMemFree(&local), weftInvalidArgument);
+  EXPECT_EQ(weftMemFree(p), weftSuccess);
+  EXPECT_EQ(weftMemFree(p), weftInvalidArgument);  // twice
+  EXPECT_EQ(weftMemFree(nullptr), weftSuccess);
+
+  runRanks(1, [&](int, weftComm_t comm) {
+    void* h = nullptr;
+    std::vector<char> buf(4096);
+    EXPECT_EQ(weftCommRegister(comm, nullptr, 16, &h), weftInvalidArgument);
+    EXPECT_NE(std::string(weftGetLastError(comm)).find("buff"), std::string::npos);
+    EXPECT_EQ(weftCommRegister(comm, buf.data(), 0, &h), weftInvalidArgument);
+    EXPECT_NE(std::string(weftGetLastError(comm)).find("size"), std::string::npos);
+    EXPECT_EQ(weftCommRegister(comm, buf.data(), buf.size(), nullptr), weftInvalidArgument);
+    ASSERT_EQ(weftCommRegister(comm, buf.data(), buf.size(), &h), weftSuccess);
+    EXPECT_EQ(weftCommDeregister(comm, h), weftSuccess);
+    EXPECT_EQ(weftCommDeregister(comm, h), weftInvalidArgument);
+    EXPECT_NE(std::string(weftGetLastError(comm)).find("handle"), std::string::npos);
+    void* kept = nullptr;  // released by weftCommDestroy
+    EXPECT_EQ(weftCommRegister(comm, buf.data(), buf.size(), &kept), weftSuccess);
+  });
+}
+
+}  // namespace
+}  // namespace weft::test

@@ -1,0 +1,105 @@
+#include "transports/shm/peer_memory.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace weft {
+
+bool probeCma(pid_t pid, const void* addr, uint64_t expect, int* err) {
+  uint64_t got = 0;
+  iovec local{&got, sizeof got};
+  iovec remote{const_cast<void*>(addr), sizeof got};
+  const ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+  *err = n < 0 ? errno : 0;
+  return n == static_cast<ssize_t>(sizeof got) && got == expect;
+}
+
+ProcessPeerMemory::ProcessPeerMemory(std::vector<pid_t> pids, bool mapSegments)
+    : pids_(std::move(pids)), mapSegments_(mapSegments) {}
+
+ProcessPeerMemory::~ProcessPeerMemory() {
+  for (auto& [key, m] : mappings_)
+    if (m.base != nullptr) munmap(m.base, m.bytes);
+}
+
+char* ProcessPeerMemory::map(int peer, const WindowEntry& w) {
+  if (!mapSegments_ || w.segId == 0) return nullptr;
+  auto [it, fresh] = mappings_.try_emplace({peer, w.segId});
+  Mapping& m = it->second;
+  if (fresh) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/fd/%d", static_cast<int>(pids_[peer]), w.segFd);
+    const int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == w.segBytes) {
+      void* p = mmap(nullptr, w.segBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) {
+        m.base = static_cast<char*>(p);
+        m.bytes = w.segBytes;
+      }
+    }
+    const int err = errno;
+    if (fd >= 0) close(fd);
+    if (m.base == nullptr)
+      WEFT_INFO(kShm, "cannot map rank %d's weftMemAlloc segment (%s: %s); copying instead", peer,
+                path, std::strerror(err));
+    else
+      WEFT_INFO(kShm, "mapped rank %d's weftMemAlloc segment of %llu bytes", peer,
+                static_cast<unsigned long long>(w.segBytes));
+  }
+  if (m.base == nullptr) return nullptr;
+  return m.base + (w.addr - w.segAddr);
+}
+
+Status ProcessPeerMemory::fail(int err, const char* what, int peer, uint64_t remoteAddr,
+                               uint64_t bytes) const {
+  const char* hint = err == EPERM    ? ": the kernel refuses cross-process access (ptrace policy); "
+                                       "set WEFT_SHM_DIRECT=0"
+                     : err == ESRCH  ? ": the process is gone"
+                     : err == EFAULT ? ": the range is not mapped there (different counts?)"
+                                     : "";
+  return errorStatus(err == ESRCH ? weftRemoteError : weftSystemError,
+                     "%s %llu bytes at 0x%llx of rank %d (pid %d) failed: %s%s", what,
+                     static_cast<unsigned long long>(bytes),
+                     static_cast<unsigned long long>(remoteAddr), peer,
+                     static_cast<int>(pids_[peer]), std::strerror(err), hint);
+}
+
+Status ProcessPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) {
+  auto* dst = static_cast<char*>(local);
+  while (bytes > 0) {
+    iovec l{dst, bytes};
+    iovec r{reinterpret_cast<void*>(remoteAddr), bytes};
+    const ssize_t n = process_vm_readv(pids_[peer], &l, 1, &r, 1, 0);
+    if (n <= 0) return fail(n < 0 ? errno : EFAULT, "reading", peer, remoteAddr, bytes);
+    dst += n;
+    remoteAddr += static_cast<uint64_t>(n);
+    bytes -= static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status ProcessPeerMemory::write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) {
+  const auto* src = static_cast<const char*>(local);
+  while (bytes > 0) {
+    iovec l{const_cast<char*>(src), bytes};
+    iovec r{reinterpret_cast<void*>(remoteAddr), bytes};
+    const ssize_t n = process_vm_writev(pids_[peer], &l, 1, &r, 1, 0);
+    if (n <= 0) return fail(n < 0 ? errno : EFAULT, "writing", peer, remoteAddr, bytes);
+    src += n;
+    remoteAddr += static_cast<uint64_t>(n);
+    bytes -= static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace weft

@@ -1,0 +1,50 @@
+// Reaching the memory of other processes on this host, for one-sided steps: single copies with
+// process_vm_readv/process_vm_writev (Linux cross-memory attach), and direct mappings of memory
+// the owner allocated with weftMemAlloc (a memfd, opened through /proc/<pid>/fd/<fd>).
+//
+// Both need the kernel's permission to inspect the peer (same user, and ptrace not restricted by
+// Yama or a seccomp profile); probeCma() tells whether it is granted, so that a communicator can
+// agree to use one-sided algorithms or fall back to message-passing ones.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "engine/transport.h"
+
+namespace weft {
+
+// Whether this process may read `bytes` at `addr` in process `pid` and finds `expect` there; on
+// failure *err holds the errno.
+bool probeCma(pid_t pid, const void* addr, uint64_t expect, int* err);
+
+class ProcessPeerMemory final : public PeerMemory {
+ public:
+  // pids[r] is rank r's process (several ranks may share one, as in the in-memory test fabric).
+  // With mapSegments false, every access copies (tests use that to exercise both paths).
+  ProcessPeerMemory(std::vector<pid_t> pids, bool mapSegments);
+  ~ProcessPeerMemory() override;
+  ProcessPeerMemory(const ProcessPeerMemory&) = delete;
+  ProcessPeerMemory& operator=(const ProcessPeerMemory&) = delete;
+
+  char* map(int peer, const WindowEntry& w) override;
+  Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) override;
+  Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) override;
+
+ private:
+  Status fail(int err, const char* what, int peer, uint64_t remoteAddr, uint64_t bytes) const;
+
+  std::vector<pid_t> pids_;
+  bool mapSegments_;
+  struct Mapping {
+    char* base = nullptr;  // nullptr: mapping failed, copy instead
+    uint64_t bytes = 0;
+  };
+  std::map<std::pair<int, uint64_t>, Mapping> mappings_;  // (peer, segment id)
+};
+
+}  // namespace weft
