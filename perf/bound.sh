@@ -27,10 +27,13 @@ bytes=$(numfmt --from=iec "$SIZE")
 for i in $(seq 1 "$REPS"); do
   bw=$("$OUT/membw" "$bytes" "$NR" 10 | awk '$1=="add_nt" {print $3}')
   for reg in 1 0; do
-    line=$("$BUILD/tools/weftrun" -n "$NR" "$BUILD/perf/weft_all_reduce_perf" -b "$SIZE" -e "$SIZE" \
-      -n 20 -w 5 -c 1 -R "$reg" | awk '!/^#/ && NF > 8')
+    # Registered buffers with the one-sided all-reduce; ordinary buffers with the tuner's choice.
+    algo=""
+    [ "$reg" = 1 ] && algo=allreduce:one_sided
+    line=$(WEFT_ALGO=$algo "$BUILD/tools/weftrun" -n "$NR" "$BUILD/perf/weft_all_reduce_perf" \
+      -b "$SIZE" -e "$SIZE" -n 20 -w 5 -c 1 -R "$reg" | awk '!/^#/ && NF > 8')
     # out-of-place algbw and busbw, then the algorithm column if present
     algbw=$(echo "$line" | awk '{print $7}')
-    echo "rep $i R=$reg membw_add_nt=${bw}GB/s bound_algbw=$(awk -v b="$bw" -v n="$NR" 'BEGIN{printf "%.2f", b/(2*n)}') weft_algbw=$algbw fraction=$(awk -v a="$algbw" -v b="$bw" -v n="$NR" 'BEGIN{printf "%.2f", a/(b/(2*n))}')"
+    echo "rep $i R=$reg algo=$(echo "$line" | awk '{print $NF}') membw_add_nt=${bw}GB/s bound_algbw=$(awk -v b="$bw" -v n="$NR" 'BEGIN{printf "%.2f", b/(2*n)}') weft_algbw=$algbw fraction=$(awk -v a="$algbw" -v b="$bw" -v n="$NR" 'BEGIN{printf "%.2f", a/(b/(2*n))}')"
   done
 done
