@@ -19,7 +19,7 @@ struct LevelCost {
   // where they pay with ordinary buffers; mapped weftMemAlloc memory is several times faster, which
   // a tuning file or WEFT_ALGO can say.
   double copyUsPerByte = 3e-4;
-  double syncUs = 1.0;           // one barrier-like synchronisation of the ranks involved
+  double syncUs = 1.0;  // one barrier-like synchronisation of the ranks involved
 };
 
 struct CostModel {

@@ -72,8 +72,10 @@ const std::vector<AlgorithmInfo> kTable = {
      "each rank copies its block of every peer's input straight into its output; needs access to "
      "peers' memory",
      algo::needsPeerAccess, algo::allToAllOneSided, algo::allToAllOneSidedCost},
-    {CollType::kSend, "direct", "one message to the peer", always, algo::sendDirect, algo::p2pDirectCost},
-    {CollType::kRecv, "direct", "one message from the peer", always, algo::recvDirect, algo::p2pDirectCost},
+    {CollType::kSend, "direct", "one message to the peer", always, algo::sendDirect,
+     algo::p2pDirectCost},
+    {CollType::kRecv, "direct", "one message from the peer", always, algo::recvDirect,
+     algo::p2pDirectCost},
     {CollType::kAllToAll, "pairwise",
      "p-1 exchanges, each block straight from the input to its place in the output", always,
      algo::allToAllPairwise, algo::allToAllPairwiseCost},

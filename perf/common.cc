@@ -313,7 +313,7 @@ struct Options {
   int root = 0;
   int blocking = 1;
   int timeout_s = 0;
-  int average = 2;  // 0 mean, 1 min, 2 max, 3 sum
+  int average = 2;     // 0 mean, 1 min, 2 max, 3 sum
   int registered = 0;  // 1: buffers from weftMemAlloc, registered with weftCommRegister
   std::string json;
 };

@@ -216,8 +216,8 @@ WEFT_API weftResult_t weftIRecv(void* recvbuff, size_t count, weftDataType_t dat
 WEFT_API weftResult_t weftIAllToAll(const void* sendbuff, void* recvbuff, size_t count,
                                     weftDataType_t datatype, weftComm_t comm, weftStream_t stream,
                                     weftRequest_t* request);
-/* The count and displacement arrays are copied (here, and by weftAllToAllv inside a group): they may
- * be reused as soon as the call returns. */
+/* The count and displacement arrays are copied (here, and by weftAllToAllv inside a group): they
+ * may be reused as soon as the call returns. */
 WEFT_API weftResult_t weftIAllToAllv(const void* sendbuff, const size_t sendcounts[],
                                      const size_t sdispls[], void* recvbuff,
                                      const size_t recvcounts[], const size_t rdispls[],

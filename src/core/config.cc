@@ -63,7 +63,8 @@ const std::vector<Param> kParams = {
      "mappings of weftMemAlloc memory) so that one-sided algorithms can run; 0 keeps to "
      "message passing through shared-memory slots."},
     {"WEFT_SPIN_US", Type::kInt, "50", "0..1000000",
-     "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a host has "
+     "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a host "
+     "has "
      "more ranks than CPUs, 2 us: spinning there only delays the peer that shares the CPU."},
     {"WEFT_YIELD_US", Type::kInt, "500", "0..1000000",
      "Microseconds a waiting rank yields before it sleeps until woken."},

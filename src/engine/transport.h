@@ -63,8 +63,9 @@ struct WindowEntry {
   int32_t reserved = 0;
 };
 
-// Access to peers' memory for one-sided steps, offered by a transport whose ranks can all reach each
-// other's memory (threads of one process; processes on one host allowed to use process_vm_readv).
+// Access to peers' memory for one-sided steps, offered by a transport whose ranks can all reach
+// each other's memory (threads of one process; processes on one host allowed to use
+// process_vm_readv).
 class PeerMemory {
  public:
   virtual ~PeerMemory() = default;

@@ -20,7 +20,7 @@ struct RunnerOptions {
   size_t slotBytes = 4096;  // small slots exercise chunking and FIFO wrap-around
   int nslots = 4;
   double timeoutSec = 60;
-  std::string algo;  // WEFT_ALGO grammar, e.g. "allreduce:ring"
+  std::string algo;                               // WEFT_ALGO grammar, e.g. "allreduce:ring"
   MemPeerAccess access = MemPeerAccess::kDirect;  // how one-sided steps reach peers' memory
 };
 
