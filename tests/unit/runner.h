@@ -24,6 +24,24 @@ struct RunnerOptions {
   MemPeerAccess access = MemPeerAccess::kDirect;  // how one-sided steps reach peers' memory
 };
 
+// 1..33 ranks and 64: odd, prime and power-of-two sizes for every algorithm test.
+inline std::vector<int> testRankCounts() {
+  std::vector<int> n;
+  for (int i = 1; i <= 33; ++i)
+    n.push_back(i);
+  n.push_back(64);
+  return n;
+}
+
+// A call's result code, and that its error message mentions `mentions` (an argument's name).
+inline void expectError(weftResult_t got, weftResult_t want, weftComm_t comm,
+                        const std::string& mentions) {
+  EXPECT_EQ(got, want) << weftGetErrorString(got);
+  const std::string msg = weftGetLastError(comm);
+  EXPECT_NE(msg.find(mentions), std::string::npos)
+      << "message \"" << msg << "\" does not mention \"" << mentions << "\"";
+}
+
 inline void runRanks(int nranks, const std::function<void(int rank, weftComm_t comm)>& body,
                      RunnerOptions opt = {}) {
   MemFabric fabric(nranks, opt.slotBytes, opt.nslots, opt.access);

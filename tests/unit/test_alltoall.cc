@@ -247,10 +247,7 @@ struct Case {
 
 std::vector<Case> allCases() {
   std::vector<Case> cases;
-  std::vector<int> sizes;
-  for (int n = 1; n <= 33; ++n)
-    sizes.push_back(n);
-  sizes.push_back(64);
+  const std::vector<int> sizes = testRankCounts();
   for (const AlgorithmInfo& a : algorithmTable()) {
     if (!isNewColl(a.coll)) continue;
     for (int n : sizes)
@@ -636,14 +633,6 @@ TEST(AllToAllv, NonBlockingAndGroupCallsCopyTheArrays) {
 }
 
 // ---- Bad arguments ----
-
-void expectError(weftResult_t got, weftResult_t want, weftComm_t comm,
-                 const std::string& mentions) {
-  EXPECT_EQ(got, want) << weftGetErrorString(got);
-  const std::string msg = weftGetLastError(comm);
-  EXPECT_NE(msg.find(mentions), std::string::npos)
-      << "message \"" << msg << "\" does not mention \"" << mentions << "\"";
-}
 
 TEST(NewCollectivesApi, BadArguments) {
   runRanks(2, [](int r, weftComm_t comm) {

@@ -14,14 +14,6 @@
 namespace weft::test {
 namespace {
 
-void expectError(weftResult_t got, weftResult_t want, weftComm_t comm,
-                 const std::string& mentions) {
-  EXPECT_EQ(got, want) << weftGetErrorString(got);
-  const std::string msg = weftGetLastError(comm);
-  EXPECT_NE(msg.find(mentions), std::string::npos)
-      << "message \"" << msg << "\" does not mention \"" << mentions << "\"";
-}
-
 TEST(Api, NullCommunicator) {
   float x = 0;
   expectError(weftAllReduce(&x, &x, 1, weftFloat32, weftSum, nullptr, nullptr), weftInvalidArgument,

@@ -28,10 +28,7 @@ std::string caseName(const testing::TestParamInfo<Case>& info) {
 
 std::vector<Case> allCases() {
   std::vector<Case> cases;
-  std::vector<int> counts;
-  for (int n = 1; n <= 33; ++n)
-    counts.push_back(n);
-  counts.push_back(64);
+  const std::vector<int> counts = testRankCounts();
   for (const AlgorithmInfo& a : algorithmTable()) {
     if (a.coll == CollType::kSend || a.coll == CollType::kRecv) continue;
     // All-to-all(-v), gather and scatter: tests/unit/test_alltoall.cc.

@@ -74,32 +74,29 @@ Status ProcessPeerMemory::fail(int err, const char* what, int peer, uint64_t rem
                      static_cast<int>(pids_[peer]), std::strerror(err), hint);
 }
 
-Status ProcessPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) {
-  auto* dst = static_cast<char*>(local);
+// process_vm_readv and process_vm_writev take the same arguments; either moves what it can and is
+// called again for the rest.
+Status ProcessPeerMemory::transfer(Cma cma, const char* what, int peer, char* local,
+                                   uint64_t remoteAddr, uint64_t bytes) const {
   while (bytes > 0) {
-    iovec l{dst, bytes};
+    iovec l{local, bytes};
     iovec r{reinterpret_cast<void*>(remoteAddr), bytes};
-    const ssize_t n = process_vm_readv(pids_[peer], &l, 1, &r, 1, 0);
-    if (n <= 0) return fail(n < 0 ? errno : EFAULT, "reading", peer, remoteAddr, bytes);
-    dst += n;
+    const ssize_t n = cma(pids_[peer], &l, 1, &r, 1, 0);
+    if (n <= 0) return fail(n < 0 ? errno : EFAULT, what, peer, remoteAddr, bytes);
+    local += n;
     remoteAddr += static_cast<uint64_t>(n);
     bytes -= static_cast<uint64_t>(n);
   }
   return Status::Ok();
 }
 
+Status ProcessPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) {
+  return transfer(process_vm_readv, "reading", peer, static_cast<char*>(local), remoteAddr, bytes);
+}
+
 Status ProcessPeerMemory::write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) {
-  const auto* src = static_cast<const char*>(local);
-  while (bytes > 0) {
-    iovec l{const_cast<char*>(src), bytes};
-    iovec r{reinterpret_cast<void*>(remoteAddr), bytes};
-    const ssize_t n = process_vm_writev(pids_[peer], &l, 1, &r, 1, 0);
-    if (n <= 0) return fail(n < 0 ? errno : EFAULT, "writing", peer, remoteAddr, bytes);
-    src += n;
-    remoteAddr += static_cast<uint64_t>(n);
-    bytes -= static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
+  return transfer(process_vm_writev, "writing", peer,
+                  const_cast<char*>(static_cast<const char*>(local)), remoteAddr, bytes);
 }
 
 }  // namespace weft

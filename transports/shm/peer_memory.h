@@ -8,6 +8,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <map>
@@ -36,6 +37,10 @@ class ProcessPeerMemory final : public PeerMemory {
   Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) override;
 
  private:
+  using Cma = ssize_t (*)(pid_t, const struct iovec*, unsigned long, const struct iovec*,
+                          unsigned long, unsigned long);
+  Status transfer(Cma cma, const char* what, int peer, char* local, uint64_t remoteAddr,
+                  uint64_t bytes) const;
   Status fail(int err, const char* what, int peer, uint64_t remoteAddr, uint64_t bytes) const;
 
   std::vector<pid_t> pids_;
