@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages weft needs to build, test and benchmark. Skips apt when everything is there.
 set -euo pipefail
-packages=(g++ gcc cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libhwloc-dev hwloc-nox iproute2 procps)
+packages=(g++ gcc cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libhwloc-dev hwloc-nox iproute2 procps
+  libucx-dev libfabric-dev)
 if [ "${1:-}" = "--peers" ]; then
   # Peers for the side-by-side comparison (perf/compare_mpi.sh).
-  packages+=(openmpi-bin libopenmpi-dev)
+  packages+=(openmpi-bin libopenmpi-dev ucx-utils libfabric-bin)
 fi
 missing=()
 for p in "${packages[@]}"; do
