@@ -8,14 +8,12 @@
  * weft's and pulls in only <stddef.h> and <stdint.h>. docs/transports.md walks through a plugin.
  *
  * Life of a context (one per communicator):
- *   init            creates the context (rank, nranks, a logger, a settings lookup), opening whatever
- *                   devices it needs;
- *   get_caps        says what the plugin can do;
- *   get_address     gives a blob that weft sends to every peer through its bootstrap;
- *   connect         makes an endpoint to one peer from that peer's blob (for every peer weft
- *                   reaches through this plugin; never for the rank itself);
- *   reg_mem         registers buffers weft will send from and receive into (its staging slots);
- *   isend / irecv   start tagged transfers, test completes them, progress drives them;
+ *   init            creates the context (rank, nranks, a logger, a settings lookup), opening
+ * whatever devices it needs; get_caps        says what the plugin can do; get_address     gives a
+ * blob that weft sends to every peer through its bootstrap; connect         makes an endpoint to
+ * one peer from that peer's blob (for every peer weft reaches through this plugin; never for the
+ * rank itself); reg_mem         registers buffers weft will send from and receive into (its staging
+ * slots); isend / irecv   start tagged transfers, test completes them, progress drives them;
  *   finalize        cancels whatever is pending and releases everything, on every path.
  *
  * Matching. Tags are 64-bit; weft uses only the low WEFT_TP_TAG_BITS bits, so a plugin may put

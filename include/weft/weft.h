@@ -129,6 +129,23 @@ WEFT_API weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collecti
                                            weftDataType_t datatype, weftRedOp_t op,
                                            const char** name);
 
+/* What one transport has carried for this rank since the communicator was created: a
+ * communicator whose ranks span hosts has one record for shared memory and one for the network
+ * plugin; one within a host has one. */
+typedef struct {
+  char name[16];   /* "shm", "ucx", "ofi", or a plugin's own name */
+  char device[96]; /* what carried the bytes, as the transport describes it ("tcp/veth_a") */
+  int peers;       /* ranks reached through it, this one excluded */
+  unsigned long long bytesSent;
+  unsigned long long bytesReceived;
+  unsigned long long messagesSent;
+  unsigned long long messagesReceived;
+} weftTransportStats_t;
+/* Fills up to *count records and sets *count to the number of transports (call with *count 0 to
+ * learn it). Waits for the communicator's running operations to finish a step, never for peers. */
+WEFT_API weftResult_t weftCommTransportStats(weftComm_t comm, weftTransportStats_t* stats,
+                                             int* count);
+
 /* ---- Collectives (blocking when stream is NULL) ----
  * In place: all-reduce, broadcast, reduce: sendbuff == recvbuff. Reduce-scatter:
  * sendbuff + rank*recvcount*size == recvbuff. All-gather: recvbuff + rank*sendcount*size ==

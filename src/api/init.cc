@@ -4,6 +4,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -12,6 +14,8 @@
 #include "bootstrap/bootstrap.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "transports/net/net_transport.h"
+#include "transports/net/routed_transport.h"
 #include "transports/shm/shm_transport.h"
 
 using weft::errorStatus;
@@ -33,8 +37,8 @@ class BootstrapOob final : public weft::OobExchange {
 
 // What every rank publishes at init: which host it is on, and rank 0's communicator id.
 struct PeerInfo {
-  char host[64];
-  char bootId[40];
+  char host[64];     // the host name, for messages
+  char hostKey[96];  // what decides which ranks share a host: WEFT_HOST_ID, or name and boot id
   uint64_t commId;
   int32_t pid;
   int32_t version;
@@ -44,15 +48,152 @@ PeerInfo localInfo() {
   PeerInfo info;
   std::memset(&info, 0, sizeof info);
   gethostname(info.host, sizeof info.host - 1);
-  std::ifstream boot("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  if (boot >> id) std::snprintf(info.bootId, sizeof info.bootId, "%s", id.c_str());
+  if (weft::config::isSet("WEFT_HOST_ID")) {
+    std::snprintf(info.hostKey, sizeof info.hostKey, "id:%s",
+                  weft::config::stringValue("WEFT_HOST_ID").c_str());
+  } else {
+    std::ifstream boot("/proc/sys/kernel/random/boot_id");
+    std::string id;
+    boot >> id;
+    std::snprintf(info.hostKey, sizeof info.hostKey, "%.54s/%.36s", info.host, id.c_str());
+  }
   if (getrandom(&info.commId, sizeof info.commId, 0) != sizeof info.commId)
     info.commId = static_cast<uint64_t>(getpid()) * 0x9E3779B97F4A7C15ull ^
                   static_cast<uint64_t>(time(nullptr));
   info.pid = getpid();
   info.version = WEFT_VERSION_CODE;
   return info;
+}
+
+// Which ranks share a host with which.
+struct Layout {
+  int nhosts = 0;
+  int host = 0;                 // this rank's host, numbered in order of first appearance
+  std::vector<int> localRanks;  // the ranks on this rank's host, ascending
+};
+
+Layout hostLayout(const std::vector<PeerInfo>& infos, int rank) {
+  Layout l;
+  std::vector<std::string> keys;
+  std::vector<int> hostOf(infos.size());
+  for (size_t r = 0; r < infos.size(); ++r) {
+    std::string key(infos[r].hostKey, strnlen(infos[r].hostKey, sizeof infos[r].hostKey));
+    auto it = std::find(keys.begin(), keys.end(), key);
+    hostOf[r] = static_cast<int>(it - keys.begin());
+    if (it == keys.end()) keys.push_back(key);
+  }
+  l.nhosts = static_cast<int>(keys.size());
+  l.host = hostOf[static_cast<size_t>(rank)];
+  for (size_t r = 0; r < infos.size(); ++r)
+    if (hostOf[r] == l.host) l.localRanks.push_back(static_cast<int>(r));
+  return l;
+}
+
+// WEFT_TRANSPORT: whether shared memory carries local peers, and the network plugins to try.
+struct TransportChoice {
+  bool shm = true;
+  std::vector<std::string> nets;
+};
+
+TransportChoice transportChoice() {
+  TransportChoice c;
+  if (!weft::config::isSet("WEFT_TRANSPORT")) {
+    c.nets = {"ucx", "ofi"};
+    return c;
+  }
+  c.shm = false;
+  const std::string spec = weft::config::stringValue("WEFT_TRANSPORT");
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t end = spec.find(',', pos);
+    if (end == std::string::npos) end = spec.size();
+    std::string item = spec.substr(pos, end - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.find('/') == std::string::npos)
+      std::transform(item.begin(), item.end(), item.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (item == "shm")
+      c.shm = true;
+    else if (!item.empty())
+      c.nets.push_back(item);
+    pos = end + 1;
+  }
+  return c;
+}
+
+// The transport for this rank: shared memory among the ranks of one host, a network plugin for
+// the rest (or for every peer when WEFT_TRANSPORT leaves shm out). Every rank makes the same calls
+// on the bootstrap, so that a plugin that fails anywhere is given up everywhere.
+weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nranks,
+                                                             const std::vector<PeerInfo>& infos,
+                                                             const Layout& layout,
+                                                             weft::OobExchange& oob) {
+  const TransportChoice choice = transportChoice();
+  weft::ShmConfig shm;
+  shm.dir = weft::config::stringValue("WEFT_SHM_DIR");
+  shm.slotBytes = static_cast<size_t>(weft::config::intValue("WEFT_CHUNK_SIZE"));
+  shm.nslots = static_cast<int>(weft::config::intValue("WEFT_SHM_NSLOTS"));
+  shm.direct = weft::config::intValue("WEFT_SHM_DIRECT") != 0;
+  const uint64_t commId = infos[0].commId;
+  if (choice.shm && layout.nhosts == 1)
+    return weft::createShmTransport(rank, nranks, commId, shm, oob);
+
+  if (choice.nets.empty()) {
+    int other = 0;
+    while (other < nranks && std::find(layout.localRanks.begin(), layout.localRanks.end(), other) !=
+                                 layout.localRanks.end())
+      ++other;
+    return errorStatus(weftInvalidUsage,
+                       "rank %d is on host %s and rank %d on host %s, but WEFT_TRANSPORT=%s allows "
+                       "only shared memory; add a network transport (ucx or ofi)",
+                       other, infos[static_cast<size_t>(other)].host, rank,
+                       infos[static_cast<size_t>(rank)].host,
+                       weft::config::stringValue("WEFT_TRANSPORT").c_str());
+  }
+  std::unique_ptr<weft::Transport> local;
+  std::vector<bool> remote(static_cast<size_t>(nranks), true);
+  if (choice.shm) {
+    // Segment names must differ between hosts that share /dev/shm (network namespaces, or
+    // WEFT_HOST_ID on one machine).
+    shm.ranks = layout.localRanks;
+    weft::SubsetOob hostOob(oob, rank, nranks, layout.localRanks);
+    const int localRank =
+        static_cast<int>(std::find(layout.localRanks.begin(), layout.localRanks.end(), rank) -
+                         layout.localRanks.begin());
+    WEFT_ASSIGN_OR_RETURN(
+        local, weft::createShmTransport(
+                   localRank, static_cast<int>(layout.localRanks.size()),
+                   commId ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(layout.host + 1)), shm,
+                   hostOob));
+    for (int r : layout.localRanks)
+      remote[static_cast<size_t>(r)] = false;
+  }
+  remote[static_cast<size_t>(rank)] = false;
+  weft::NetConfig net;
+  net.slotBytes = shm.slotBytes;
+  net.nslots = static_cast<int>(weft::config::intValue("WEFT_NET_NSLOTS"));
+  std::string reasons;
+  for (const std::string& name : choice.nets) {
+    auto t = weft::createNetTransport(name, rank, nranks, commId, remote, net, oob);
+    if (t.ok()) {
+      if (!local) return std::move(*t);
+      return weft::makeRoutedTransport(std::move(local), layout.localRanks, std::move(*t), nranks);
+    }
+    WEFT_INFO(kNet, "transport %s not used: %s", name.c_str(), t.status().message().c_str());
+    reasons += weft::strprintf("\n  %s: %s", name.c_str(), t.status().message().c_str());
+  }
+  if (layout.nhosts > 1)
+    return errorStatus(weftSystemError,
+                       "the ranks are on %d hosts and no network transport could be set up "
+                       "(WEFT_TRANSPORT=%s):%s",
+                       layout.nhosts,
+                       weft::config::isSet("WEFT_TRANSPORT")
+                           ? weft::config::stringValue("WEFT_TRANSPORT").c_str()
+                           : "unset: ucx, then ofi",
+                       reasons.c_str());
+  return errorStatus(weftSystemError, "WEFT_TRANSPORT=%s: no transport could be set up:%s",
+                     weft::config::stringValue("WEFT_TRANSPORT").c_str(), reasons.c_str());
 }
 
 Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
@@ -82,37 +223,28 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
     if (p.version != WEFT_VERSION_CODE)
       return errorStatus(weftInvalidUsage, "rank %d runs weft version code %d but rank %d runs %d",
                          r, p.version, rank, WEFT_VERSION_CODE);
-    if (std::strcmp(p.host, infos[0].host) != 0 || std::strcmp(p.bootId, infos[0].bootId) != 0)
-      return errorStatus(
-          weftInvalidUsage,
-          "rank %d is on host %s and rank 0 on host %s: ranks on different hosts need a network "
-          "transport (UCX or libfabric plugin), which this build of weft does not have yet",
-          r, p.host, infos[0].host);
   }
-  weft::ShmConfig shm;
-  shm.dir = weft::config::stringValue("WEFT_SHM_DIR");
-  shm.slotBytes = static_cast<size_t>(weft::config::intValue("WEFT_CHUNK_SIZE"));
-  shm.nslots = static_cast<int>(weft::config::intValue("WEFT_SHM_NSLOTS"));
-  shm.direct = weft::config::intValue("WEFT_SHM_DIRECT") != 0;
   BootstrapOob oob(boot.get());
+  const Layout layout = hostLayout(infos, rank);
   WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
-                        weft::createShmTransport(rank, nranks, infos[0].commId, shm, oob));
+                        makeTransport(rank, nranks, infos, layout, oob));
   weft::CommOptions options = weft::commOptionsFromConfig();
   // More ranks on this host than CPUs to run them: spinning only delays the peer that shares the
   // CPU, so yield almost at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
   // otherwise.
   cpu_set_t cpus;
   const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  if (nranks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
+  const int localRanks = static_cast<int>(layout.localRanks.size());
+  if (localRanks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
     options.wait.spinUs = 2;
-    WEFT_INFO(kInit, "%d local ranks on %d CPUs: spinning at most 2 us before yielding", nranks,
+    WEFT_INFO(kInit, "%d local ranks on %d CPUs: spinning at most 2 us before yielding", localRanks,
               ncpus);
   }
   WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),
                                                           std::move(boot), options));
-  WEFT_INFO(kInit, "comm %p rank %d of %d ready on host %s (transport shm, id %016llx)",
+  WEFT_INFO(kInit, "comm %p rank %d of %d ready on host %s (transport %s, id %016llx)",
             static_cast<void*>(comm), rank, nranks, infos[static_cast<size_t>(rank)].host,
-            static_cast<unsigned long long>(infos[0].commId));
+            comm->transport->name(), static_cast<unsigned long long>(infos[0].commId));
   *out = comm;
   return Status::Ok();
 }

@@ -1,4 +1,5 @@
 // Queries about a communicator that move no data: which algorithm the tuner would run for a call.
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -83,6 +84,34 @@ weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_
                          count, weft::dtypeName(datatype));
     WEFT_ASSIGN_OR_RETURN(const weft::AlgorithmInfo* algo, comm->tuner.choose(d));
     *name = algo->name;
+    return Status::Ok();
+  });
+}
+
+weftResult_t weftCommTransportStats(weftComm_t comm, weftTransportStats_t* stats, int* count) {
+  return weft::guarded(comm, [&]() -> Status {
+    if (comm == nullptr) return Status(weftInvalidArgument, "comm is NULL");
+    if (count == nullptr) return Status(weftInvalidArgument, "count is NULL");
+    if (*count < 0) return errorStatus(weftInvalidArgument, "*count %d is negative", *count);
+    if (*count > 0 && stats == nullptr)
+      return errorStatus(weftInvalidArgument, "stats is NULL but *count is %d", *count);
+    std::vector<weft::TransportStats> all;
+    {
+      std::lock_guard<std::mutex> lock(comm->execMu);
+      comm->transport->stats(&all);
+    }
+    for (size_t i = 0; i < all.size() && static_cast<int>(i) < *count; ++i) {
+      weftTransportStats_t& out = stats[i];
+      std::memset(&out, 0, sizeof out);
+      std::snprintf(out.name, sizeof out.name, "%s", all[i].name.c_str());
+      std::snprintf(out.device, sizeof out.device, "%s", all[i].device.c_str());
+      out.peers = all[i].peers;
+      out.bytesSent = all[i].bytesSent;
+      out.bytesReceived = all[i].bytesReceived;
+      out.messagesSent = all[i].messagesSent;
+      out.messagesReceived = all[i].messagesReceived;
+    }
+    *count = static_cast<int>(all.size());
     return Status::Ok();
   });
 }

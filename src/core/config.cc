@@ -62,6 +62,20 @@ const std::vector<Param> kParams = {
      "Lets ranks on one host read and write each other's buffers directly (process_vm_readv, and "
      "mappings of weftMemAlloc memory) so that one-sided algorithms can run; 0 keeps to "
      "message passing through shared-memory slots."},
+    {"WEFT_TRANSPORT", Type::kString, "", "list of shm, ucx, ofi, example or plugin paths",
+     "Transports in order of preference. Unset: shared memory between ranks of one host and the "
+     "first network plugin that loads (ucx, then ofi) between hosts. A list without shm sends "
+     "every peer, local ones included, through the first network plugin that loads; shm alone "
+     "refuses ranks on several hosts."},
+    {"WEFT_NET_NSLOTS", Type::kInt, "8", "2..64",
+     "Slots per network connection and direction: how many chunks may be in flight to one peer "
+     "through a network plugin."},
+    {"WEFT_OFI_PROVIDER", Type::kString, "", "libfabric provider name, e.g. tcp;ofi_rxm, shm",
+     "The libfabric provider the ofi plugin uses (FI_PROVIDER also works). Unset: the first "
+     "provider with reliable tagged messages, skipping sockets and udp."},
+    {"WEFT_HOST_ID", Type::kString, "", "any string",
+     "This process's host identity, overriding host name and boot id: ranks with the same value "
+     "share memory, others talk through a network transport (tests pose as several nodes)."},
     {"WEFT_SPIN_US", Type::kInt, "50", "0..1000000",
      "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a host "
      "has "

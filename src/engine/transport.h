@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -77,6 +79,17 @@ class PeerMemory {
   virtual Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) = 0;
 };
 
+// What one transport has carried since the communicator was created (weftCommTransportStats).
+struct TransportStats {
+  std::string name;    // "shm", "ucx", "ofi", ...
+  std::string device;  // what carried the bytes, e.g. "tcp/veth_a"; "" when not known
+  int peers = 0;       // peers reached through it (this rank excluded)
+  uint64_t bytesSent = 0;
+  uint64_t bytesReceived = 0;
+  uint64_t messagesSent = 0;
+  uint64_t messagesReceived = 0;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -98,6 +111,8 @@ class Transport {
   virtual void poison(const Status& why) = 0;
   // Access to peers' memory, or nullptr where this transport has none. The same on every rank.
   virtual PeerMemory* peerMemory() { return nullptr; }
+  // Appends one record per underlying transport.
+  virtual void stats(std::vector<TransportStats>* out) = 0;
 };
 
 // The out-of-band exchange a transport may use while it sets up (the bootstrap provides it).
@@ -106,6 +121,27 @@ class OobExchange {
   virtual ~OobExchange() = default;
   // In place: buf holds nranks*bytesPerRank bytes, this rank's slot filled by the caller.
   virtual Status allgather(void* buf, size_t bytesPerRank) = 0;
+};
+
+// Every rank contributes its own outcome of a set-up step; all return the first failure, naming the
+// rank it happened on ("<what> failed on rank 3: ..."), so that all ranks stop (or go on) together.
+// `names`, when given, maps exchange positions to the ranks to name (a subset's members).
+Status agree(OobExchange& oob, int rank, int nranks, const Status& mine, const char* what,
+             const std::vector<int>* names = nullptr);
+
+// An exchange among a subset of the ranks (those of one host, say), built on an exchange among all
+// of them: every rank of the whole must make the same calls, each with its own subset.
+class SubsetOob final : public OobExchange {
+ public:
+  // members: the subset's ranks in the whole, in subset order; rank: this rank in the whole.
+  SubsetOob(OobExchange& whole, int rank, int nranks, std::vector<int> members)
+      : whole_(whole), rank_(rank), nranks_(nranks), members_(std::move(members)) {}
+  Status allgather(void* buf, size_t bytesPerRank) override;
+
+ private:
+  OobExchange& whole_;
+  int rank_, nranks_;
+  std::vector<int> members_;
 };
 
 }  // namespace weft

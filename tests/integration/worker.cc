@@ -22,6 +22,10 @@
 //     fail with weftInvalidUsage naming both counts; the next call then fails on every rank, and
 //     nothing hangs
 //
+// weft_test_worker transport NAMES
+//     "all", then weftCommTransportStats: the transports in NAMES (comma list, in the order the
+//     communicator reports them, e.g. "shm,ucx") carried bytes both ways, any other carried none
+//
 // Prints "WORKER OK" (rank 0) and exits 0 on success; prints what went wrong and exits 1 otherwise.
 #include <signal.h>
 #include <unistd.h>
@@ -564,12 +568,49 @@ int runA2avMismatch(weftComm_t comm) {
   return 0;
 }
 
+// Runs every collective, then checks which transports carried the bytes: each one named in
+// `expect` (a comma list such as "ucx" or "shm,ofi") must have carried some in both directions,
+// every other one none.
+int runTransport(weftComm_t comm, const std::string& expect) {
+  if (runAll(comm) != 0) return 1;
+  int n = 0;
+  CHECK_OK(weftCommTransportStats(comm, nullptr, &n), comm);
+  std::vector<weftTransportStats_t> st(static_cast<size_t>(n));
+  CHECK_OK(weftCommTransportStats(comm, st.data(), &n), comm);
+  std::string seen;
+  int bad = 0;
+  for (const weftTransportStats_t& t : st) {
+    std::printf(
+        "rank %d: transport %s device \"%s\" peers %d sent %llu B in %llu, received %llu B in "
+        "%llu\n",
+        gRank, t.name, t.device, t.peers, t.bytesSent, t.messagesSent, t.bytesReceived,
+        t.messagesReceived);
+    const bool wanted =
+        ("," + expect + ",").find("," + std::string(t.name) + ",") != std::string::npos;
+    const bool carried = t.bytesSent > 0 && t.bytesReceived > 0;
+    if (wanted != carried) {
+      std::fprintf(stderr, "rank %d: transport %s %s bytes, expected %s\n", gRank, t.name,
+                   carried ? "carried" : "carried no", wanted ? "some" : "none");
+      ++bad;
+    }
+    if (wanted) seen += (seen.empty() ? "" : ",") + std::string(t.name);
+  }
+  if (seen != expect) {
+    std::fprintf(stderr, "rank %d: transports that carried bytes: \"%s\", expected \"%s\"\n", gRank,
+                 seen.c_str(), expect.c_str());
+    ++bad;
+  }
+  ++gChecks;
+  return bad == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: weft_test_worker all|kill R|mismatch|nonblocking|cpp|a2a|a2av-mismatch\n");
+                 "usage: weft_test_worker all|kill R|mismatch|nonblocking|cpp|a2a|a2av-mismatch|"
+                 "transport NAMES\n");
     return 2;
   }
   weftComm_t comm = nullptr;
@@ -592,6 +633,8 @@ int main(int argc, char** argv) {
     rc = runA2a(comm);
   else if (mode == "a2av-mismatch")
     rc = runA2avMismatch(comm);
+  else if (mode == "transport" && argc > 2)
+    rc = runTransport(comm, argv[2]);
   if (mode == "kill" || mode == "mismatch" || mode == "a2av-mismatch")
     weftCommAbort(comm);
   else

@@ -120,30 +120,6 @@ TEST(Api, VersionAndErrorStrings) {
     EXPECT_STRNE(weftGetErrorString(static_cast<weftResult_t>(r)), "unknown result code");
 }
 
-// Sets a variable for one test and restores the environment and the settings afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      old_ = old;
-      had_ = true;
-    }
-    setenv(name, value, 1);
-    (void)config::reload();
-  }
-  ~ScopedEnv() {
-    if (had_) {
-      setenv(name_.c_str(), old_.c_str(), 1);
-    } else {
-      unsetenv(name_.c_str());
-    }
-    (void)config::reload();
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 TEST(Config, BadValueNamesTheVariable) {
   {

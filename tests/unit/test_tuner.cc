@@ -57,31 +57,6 @@ CollDesc allReduce(uint64_t bytes, int nranks) {
   return d;
 }
 
-// Sets a variable for one test and restores it (and the settings) afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      old_ = old;
-      had_ = true;
-    }
-    setenv(name, value.c_str(), 1);
-    (void)config::reload();
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-    (void)config::reload();
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 std::string tempPath(const char* tag) {
   return ::testing::TempDir() + "weft_tuner_" + tag + "_" + std::to_string(getpid());

@@ -61,6 +61,9 @@ class MemTransport final : public Transport {
         peerMemory_(makePeerMemory(fabric->access_, fabric->nranks())) {}
   PeerMemory* peerMemory() override { return peerMemory_.get(); }
   const char* name() const override { return "mem"; }
+  void stats(std::vector<TransportStats>* out) override {
+    out->push_back(fifo::endpointStats("mem", "", endpoints_, rank_));
+  }
 
   Result<Endpoint*> endpoint(int peer) override {
     if (peer < 0 || peer >= fabric_->nranks())

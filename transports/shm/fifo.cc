@@ -77,21 +77,43 @@ void FifoEndpoint::sendEnd(size_t bytes, const MsgTag& tag) {
   h->tag = tag;
   h->seq.store(sendHead_ + 1, std::memory_order_release);
   ++sendHead_;
+  counters_.bytesSent += bytes;
+  ++counters_.messagesSent;
   ring(peerBell_);
 }
 
 const void* FifoEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
   SlotHeader* h = slot(in_, recvTail_);
   if (h->seq.load(std::memory_order_acquire) != recvTail_ + 1) return nullptr;
-  *bytes = h->bytes;
+  *bytes = recvBytes_ = h->bytes;
   *tag = h->tag;
   return h + 1;
 }
 
 void FifoEndpoint::recvEnd() {
   ++recvTail_;
+  counters_.bytesReceived += recvBytes_;
+  ++counters_.messagesReceived;
   tail(in_)->store(recvTail_, std::memory_order_release);
   ring(peerBell_);
+}
+
+TransportStats endpointStats(const char* name, std::string device,
+                             const std::vector<std::unique_ptr<FifoEndpoint>>& endpoints,
+                             int self) {
+  TransportStats st;
+  st.name = name;
+  st.device = std::move(device);
+  st.peers = static_cast<int>(endpoints.size()) - 1;
+  for (size_t r = 0; r < endpoints.size(); ++r) {
+    if (!endpoints[r] || static_cast<int>(r) == self) continue;
+    const FifoCounters& c = endpoints[r]->counters();
+    st.bytesSent += c.bytesSent;
+    st.bytesReceived += c.bytesReceived;
+    st.messagesSent += c.messagesSent;
+    st.messagesReceived += c.messagesReceived;
+  }
+  return st;
 }
 
 }  // namespace weft::fifo

@@ -102,18 +102,22 @@ class ShmTransport final : public Transport {
 
   PeerMemory* peerMemory() override { return peerMemory_.get(); }
 
+  void stats(std::vector<TransportStats>* out) override {
+    out->push_back(fifo::endpointStats("shm", cfg_.dir, endpoints_, rank_));
+  }
+
   Status checkPeers() override {
     for (int r = 0; r < nranks_; ++r) {
       if (r == rank_) continue;
       SegmentHeader* h = header(r);
       if (h->failed.load(std::memory_order_acquire) != 0) {
         const std::string cause(h->failMessage, strnlen(h->failMessage, sizeof h->failMessage));
-        return Status(weftRemoteError, strprintf("%s (reported by rank %d)", cause.c_str(), r))
+        return Status(weftRemoteError, strprintf("%s (reported by rank %d)", cause.c_str(), g(r)))
             .withCause(cause);
       }
       if (h->departed.load(std::memory_order_acquire) == 0 && processGone(h->pid))
         return errorStatus(weftRemoteError,
-                           "rank %d (pid %d on this host) has exited or was killed", r, h->pid);
+                           "rank %d (pid %d on this host) has exited or was killed", g(r), h->pid);
     }
     return Status::Ok();
   }
@@ -129,6 +133,11 @@ class ShmTransport final : public Transport {
   }
 
  private:
+  // The communicator's rank of member r, for messages.
+  int g(int r) const {
+    return cfg_.ranks.empty() || r < 0 ? r : cfg_.ranks[static_cast<size_t>(r)];
+  }
+  const std::vector<int>* names() const { return cfg_.ranks.empty() ? nullptr : &cfg_.ranks; }
   SegmentHeader* header(int r) {
     return reinterpret_cast<SegmentHeader*>(segments_[static_cast<size_t>(r)]);
   }
@@ -163,7 +172,7 @@ Status ShmTransport::createOwn(uint64_t commId) {
         "%s has %llu MiB free but rank %d needs %llu MiB for its shared-memory segment (%d ranks x "
         "%d slots x %zu KiB); enlarge it (e.g. docker run --shm-size=1g), lower WEFT_SHM_NSLOTS or "
         "WEFT_CHUNK_SIZE, or set WEFT_SHM_DIR to a larger tmpfs",
-        cfg_.dir.c_str(), static_cast<unsigned long long>(have / mib), rank_,
+        cfg_.dir.c_str(), static_cast<unsigned long long>(have / mib), g(rank_),
         static_cast<unsigned long long>((segBytes_ + mib - 1) / mib), nranks_, cfg_.nslots,
         cfg_.slotBytes / 1024);
   };
@@ -205,7 +214,7 @@ Status ShmTransport::mapPeer(uint64_t commId, int r) {
   const std::string path = segmentPath(cfg_, commId, r);
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0)
-    return sysError(errno, "cannot open rank %d's shared-memory segment %s", r, path.c_str());
+    return sysError(errno, "cannot open rank %d's shared-memory segment %s", g(r), path.c_str());
   struct stat st;
   if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != segBytes_) {
     close(fd);
@@ -213,48 +222,27 @@ Status ShmTransport::mapPeer(uint64_t commId, int r) {
         weftInvalidUsage,
         "rank %d's shared-memory segment %s has another size than this rank's: the ranks were "
         "started with different WEFT_CHUNK_SIZE or WEFT_SHM_NSLOTS",
-        r, path.c_str());
+        g(r), path.c_str());
   }
   void* p = mmap(nullptr, segBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   int err = errno;
   close(fd);
   if (p == MAP_FAILED)
-    return sysError(err, "cannot map rank %d's shared-memory segment %s", r, path.c_str());
+    return sysError(err, "cannot map rank %d's shared-memory segment %s", g(r), path.c_str());
   segments_[static_cast<size_t>(r)] = static_cast<char*>(p);
   if (header(r)->magic != kMagic || header(r)->rank != r)
     return errorStatus(weftInternalError, "rank %d's shared-memory segment %s is not initialised",
-                       r, path.c_str());
-  return Status::Ok();
-}
-
-// Every rank reports whether its part succeeded; the first failure is reported by all, naming the
-// rank.
-Status agree(OobExchange& oob, int rank, int nranks, const Status& mine, const char* what) {
-  struct Record {
-    int32_t code;
-    char message[244];
-  };
-  std::vector<Record> all(static_cast<size_t>(nranks));
-  Record& r = all[static_cast<size_t>(rank)];
-  r.code = mine.code();
-  std::snprintf(r.message, sizeof r.message, "%s", mine.message().c_str());
-  WEFT_TRY(oob.allgather(all.data(), sizeof(Record)));
-  for (int i = 0; i < nranks; ++i) {
-    const Record& x = all[static_cast<size_t>(i)];
-    if (x.code != weftSuccess)
-      return errorStatus(static_cast<weftResult_t>(x.code), "%s failed on rank %d: %.*s", what, i,
-                         static_cast<int>(sizeof x.message), x.message);
-  }
+                       g(r), path.c_str());
   return Status::Ok();
 }
 
 Status ShmTransport::setup(uint64_t commId, OobExchange& oob) {
   Status mine = createOwn(commId);
-  WEFT_TRY(agree(oob, rank_, nranks_, mine, "creating shared-memory segments"));
+  WEFT_TRY(agree(oob, rank_, nranks_, mine, "creating shared-memory segments", names()));
   mine = Status::Ok();
   for (int r = 0; r < nranks_ && mine.ok(); ++r)
     if (r != rank_) mine = mapPeer(commId, r);
-  Status all = agree(oob, rank_, nranks_, mine, "mapping shared-memory segments");
+  Status all = agree(oob, rank_, nranks_, mine, "mapping shared-memory segments", names());
   // Every rank has mapped every segment (or set-up failed): the names are no longer needed.
   unlink(ownPath_.c_str());
   ownPath_.clear();
@@ -291,7 +279,7 @@ Status ShmTransport::setupDirect(OobExchange& oob) {
       WEFT_INFO(kShm,
                 "one-sided algorithms off: rank %d cannot read rank %d's memory with "
                 "process_vm_readv (%s)",
-                r, v.peer, std::strerror(v.err));
+                g(r), g(v.peer), std::strerror(v.err));
       return Status::Ok();
     }
   }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/transport.h"
 
@@ -29,9 +30,13 @@ struct ShmConfig {
   // Offer one-sided access to peers' memory when the kernel allows it on every rank
   // (WEFT_SHM_DIRECT).
   bool direct = true;
+  // The communicator's rank of each member, when the transport serves a subset of the ranks (those
+  // on this host); empty when it serves them all. Used to name ranks in messages.
+  std::vector<int> ranks;
 };
 
-// Collective over all `nranks` ranks of the communicator, which must all be on this host. `oob`
+// Collective over `nranks` ranks, all on this host (the whole communicator, or its ranks on this
+// host with cfg.ranks naming them; `rank` and peers are then positions in that list). `oob`
 // exchanges small records between them during set-up.
 Result<std::unique_ptr<Transport>> createShmTransport(int rank, int nranks, uint64_t commId,
                                                       const ShmConfig& cfg, OobExchange& oob);

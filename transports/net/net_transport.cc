@@ -1,0 +1,534 @@
+#include "transports/net/net_transport.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+
+#include "core/config.h"
+#include "core/log.h"
+
+namespace weft {
+namespace {
+
+// Tags: the message's sequence number in the low 32 bits, its kind above.
+constexpr uint64_t kKindShift = 32;
+constexpr uint64_t kData = 0;
+constexpr uint64_t kControl = 1;
+uint64_t dataTag(uint64_t seq) {
+  return (kData << kKindShift) | (seq & 0xffffffffu);
+}
+constexpr uint64_t kControlTag = kControl << kKindShift;
+constexpr size_t kControlBytes = 256;
+
+// What precedes a chunk in every slot.
+struct WireHeader {
+  MsgTag tag;
+  uint64_t bytes;
+  uint64_t reserved;
+};
+constexpr size_t kHeaderBytes = 64;  // keeps the payload cache-line aligned
+static_assert(sizeof(WireHeader) <= kHeaderBytes);
+
+class NetTransport;
+
+// The loop to this rank itself, in memory.
+class LoopEndpoint final : public Endpoint {
+ public:
+  LoopEndpoint(int nslots, size_t slotBytes)
+      : slotBytes_(slotBytes), slots_(static_cast<size_t>(nslots)) {
+    for (auto& s : slots_)
+      s.data.resize(slotBytes);
+  }
+  size_t slotBytes() const override { return slotBytes_; }
+  void* sendBegin() override {
+    if (count_ == slots_.size()) return nullptr;
+    return slots_[(head_ + count_) % slots_.size()].data.data();
+  }
+  void sendEnd(size_t bytes, const MsgTag& tag) override {
+    Slot& s = slots_[(head_ + count_) % slots_.size()];
+    s.bytes = bytes;
+    s.tag = tag;
+    ++count_;
+  }
+  const void* recvBegin(size_t* bytes, MsgTag* tag) override {
+    if (count_ == 0) return nullptr;
+    const Slot& s = slots_[head_];
+    *bytes = s.bytes;
+    *tag = s.tag;
+    return s.data.data();
+  }
+  void recvEnd() override {
+    head_ = (head_ + 1) % slots_.size();
+    --count_;
+  }
+
+ private:
+  struct Slot {
+    std::vector<char> data;
+    size_t bytes = 0;
+    MsgTag tag;
+  };
+  size_t slotBytes_;
+  std::vector<Slot> slots_;
+  size_t head_ = 0, count_ = 0;
+};
+
+class NetEndpoint final : public Endpoint {
+ public:
+  NetEndpoint(NetTransport* t, int peer, void* ep) : t_(t), peer_(peer), ep_(ep) {}
+  Status setup();  // allocates and registers the slots, posts the receives
+  size_t slotBytes() const override;
+  void* sendBegin() override;
+  void sendEnd(size_t bytes, const MsgTag& tag) override;
+  const void* recvBegin(size_t* bytes, MsgTag* tag) override;
+  void recvEnd() override;
+
+  TransportStats counters;
+
+ private:
+  char* sendSlot(uint64_t i);
+  char* recvSlot(uint64_t i);
+  void post(uint64_t seq);
+
+  NetTransport* t_;
+  int peer_;
+  void* ep_;
+  size_t stride_ = 0;
+  uint64_t n_ = 0;
+  char* arena_ = nullptr;  // n send slots, then n receive slots
+  size_t arenaBytes_ = 0;
+  void* mr_ = nullptr;
+  std::vector<void*> sendReqs_, recvReqs_;
+  uint64_t sendHead_ = 0;  // next message to send (its sequence number)
+  uint64_t sendDone_ = 0;  // oldest send not known to be complete
+  uint64_t recvHead_ = 0;  // next message expected
+  bool recvReady_ = false;
+  size_t recvBytes_ = 0;
+
+  friend class NetTransport;
+};
+
+class NetTransport final : public Transport {
+ public:
+  NetTransport(LoadedPlugin plugin, int rank, int nranks, std::vector<bool> peers, NetConfig cfg)
+      : plugin_(std::move(plugin)),
+        ops_(plugin_.ops),
+        rank_(rank),
+        nranks_(nranks),
+        peers_(std::move(peers)),
+        cfg_(cfg),
+        eps_(static_cast<size_t>(nranks), nullptr),
+        endpoints_(static_cast<size_t>(nranks)),
+        controlIn_(static_cast<size_t>(nranks)),
+        controlReqs_(static_cast<size_t>(nranks), nullptr) {}
+
+  ~NetTransport() override {
+    // finalize cancels every pending request, so the slots may be freed after it.
+    if (ctx_ != nullptr) ops_->finalize(ctx_);
+    for (auto& e : endpoints_)
+      if (e && e->arena_ != nullptr) std::free(e->arena_);
+  }
+
+  Status init(uint64_t commId);
+  Status exchangeAndConnect(OobExchange& oob);
+
+  const char* name() const override { return ops_->name; }
+
+  Result<Endpoint*> endpoint(int peer) override {
+    if (peer == rank_) {
+      if (!loop_) loop_ = std::make_unique<LoopEndpoint>(cfg_.nslots, cfg_.slotBytes);
+      return static_cast<Endpoint*>(loop_.get());
+    }
+    if (peer < 0 || peer >= nranks_ || !peers_[static_cast<size_t>(peer)])
+      return errorStatus(weftInternalError, "%s transport: no connection to rank %d", ops_->name,
+                         peer);
+    auto& e = endpoints_[static_cast<size_t>(peer)];
+    if (!e) {
+      auto fresh = std::make_unique<NetEndpoint>(this, peer, eps_[static_cast<size_t>(peer)]);
+      WEFT_TRY(fresh->setup());
+      e = std::move(fresh);
+    }
+    return static_cast<Endpoint*>(e.get());
+  }
+
+  uint32_t prepareWait() override { return 0; }
+  void wait(uint32_t, int timeoutUs) override {
+    progress();
+    // Nothing wakes a sleeper here: poll again after a short sleep (the engine has already spun
+    // and yielded, so this is a peer that is slow, not a message in flight).
+    const int us = std::clamp(timeoutUs, 0, 50);
+    timespec ts{0, us * 1000L};
+    nanosleep(&ts, nullptr);
+  }
+  void finishWait() override {}
+
+  Status checkPeers() override {
+    progress();
+    if (!error_.ok()) return error_;
+    for (int r = 0; r < nranks_; ++r) {
+      void*& req = controlReqs_[static_cast<size_t>(r)];
+      if (req == nullptr) continue;
+      int done = 0;
+      size_t bytes = 0;
+      int rc = ops_->test(ctx_, req, &done, &bytes);
+      if (rc != WEFT_TP_SUCCESS) {
+        req = nullptr;
+        fail(rc, r, "waiting for failure reports");
+        return error_;
+      }
+      if (done) {
+        req = nullptr;
+        const char* text = controlIn_[static_cast<size_t>(r)].data();
+        const std::string cause(text, strnlen(text, std::min(bytes, kControlBytes)));
+        return Status(weftRemoteError, strprintf("%s (reported by rank %d)", cause.c_str(), r))
+            .withCause(cause);
+      }
+    }
+    return Status::Ok();
+  }
+
+  void poison(const Status& why) override {
+    if (poisoned_ || ctx_ == nullptr) return;
+    poisoned_ = true;
+    std::snprintf(controlOut_, sizeof controlOut_, "%s", why.message().c_str());
+    std::vector<void*> reqs;
+    for (int r = 0; r < nranks_; ++r) {
+      if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
+      void* req = nullptr;
+      if (ops_->isend(ctx_, eps_[static_cast<size_t>(r)], controlOut_, sizeof controlOut_, nullptr,
+                      kControlTag, &req) == WEFT_TP_SUCCESS)
+        reqs.push_back(req);
+    }
+    // Best effort, briefly: a peer that is gone never takes its report.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (!reqs.empty() && std::chrono::steady_clock::now() < deadline) {
+      ops_->progress(ctx_);
+      for (size_t i = 0; i < reqs.size();) {
+        int done = 0;
+        size_t bytes = 0;
+        int rc = ops_->test(ctx_, reqs[i], &done, &bytes);
+        if (rc != WEFT_TP_SUCCESS || done) {
+          reqs[i] = reqs.back();
+          reqs.pop_back();
+        } else {
+          ++i;
+        }
+      }
+    }
+  }
+
+  void stats(std::vector<TransportStats>* out) override {
+    TransportStats st;
+    st.name = ops_->name;
+    st.device = caps_.device;
+    for (int r = 0; r < nranks_; ++r) {
+      if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
+      ++st.peers;
+      const auto& e = endpoints_[static_cast<size_t>(r)];
+      if (!e) continue;
+      st.bytesSent += e->counters.bytesSent;
+      st.bytesReceived += e->counters.bytesReceived;
+      st.messagesSent += e->counters.messagesSent;
+      st.messagesReceived += e->counters.messagesReceived;
+      if (ops_->describe_ep != nullptr &&
+          (e->counters.messagesSent | e->counters.messagesReceived)) {
+        char buf[128] = {};
+        if (ops_->describe_ep(ctx_, eps_[static_cast<size_t>(r)], buf, sizeof buf) ==
+                WEFT_TP_SUCCESS &&
+            buf[0] != '\0' && st.device.find(buf) == std::string::npos)
+          st.device = st.device.empty() || st.device == caps_.device ? buf : st.device + "," + buf;
+      }
+    }
+    out->push_back(st);
+  }
+
+  // Records the first failure: the operation, the peer and the plugin's own explanation.
+  void fail(int rc, int peer, const char* what, const char* detail = nullptr) {
+    if (!error_.ok()) return;
+    if (detail == nullptr) detail = ops_->last_error(ctx_);
+    const weftResult_t code = rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError;
+    error_ = errorStatus(code, "%s transport: %s rank %d failed: %s", ops_->name, what, peer,
+                         detail != nullptr && detail[0] != '\0' ? detail : "(no detail)");
+  }
+  void progress() { ops_->progress(ctx_); }
+
+  const weft_transport_v1_t* ops() const { return ops_; }
+  void* ctx() const { return ctx_; }
+  const NetConfig& cfg() const { return cfg_; }
+  bool mrLocal() const { return (caps_.flags & WEFT_TP_CAP_MR_LOCAL) != 0; }
+
+ private:
+  static void logFromPlugin(void* self, int level, const char* msg) {
+    auto* t = static_cast<NetTransport*>(self);
+    if (level <= WEFT_TP_LOG_WARN)
+      WEFT_WARN(kNet, "%s plugin: %s", t->plugin_.ops->name, msg);
+    else if (level == WEFT_TP_LOG_INFO)
+      WEFT_INFO(kNet, "%s plugin: %s", t->plugin_.ops->name, msg);
+    else
+      WEFT_TRACE(kNet, "%s plugin: %s", t->plugin_.ops->name, msg);
+  }
+  static const char* paramForPlugin(void* self, const char* name) {
+    auto* t = static_cast<NetTransport*>(self);
+    if (name == nullptr || config::find(name) == nullptr || !config::isSet(name)) return nullptr;
+    const config::Param* p = config::find(name);
+    std::string v = p->type == config::Type::kString || p->type == config::Type::kEnum
+                        ? config::stringValue(name)
+                        : std::to_string(config::intValue(name));
+    return t->params_.insert_or_assign(name, std::move(v)).first->second.c_str();
+  }
+
+  LoadedPlugin plugin_;
+  const weft_transport_v1_t* ops_;
+  const int rank_, nranks_;
+  const std::vector<bool> peers_;
+  const NetConfig cfg_;
+  void* ctx_ = nullptr;
+  weft_transport_caps_t caps_{};
+  std::map<std::string, std::string> params_;
+  std::vector<void*> eps_;
+  std::vector<std::unique_ptr<NetEndpoint>> endpoints_;
+  std::unique_ptr<LoopEndpoint> loop_;
+  std::vector<std::vector<char>> controlIn_;
+  std::vector<void*> controlReqs_;
+  char controlOut_[kControlBytes] = {};
+  bool poisoned_ = false;
+  Status error_;
+};
+
+Status NetTransport::init(uint64_t commId) {
+  weft_transport_init_args_t args{};
+  args.struct_size = sizeof args;
+  args.abi_version = WEFT_TRANSPORT_ABI_VERSION;
+  args.rank = rank_;
+  args.nranks = nranks_;
+  args.comm_id = commId;
+  args.log = &NetTransport::logFromPlugin;
+  args.log_ctx = this;
+  args.get_param = &NetTransport::paramForPlugin;
+  args.param_ctx = this;
+  char err[512] = {};
+  int rc = ops_->init(&args, &ctx_, err, sizeof err);
+  if (rc != WEFT_TP_SUCCESS) {
+    ctx_ = nullptr;
+    return errorStatus(rc == WEFT_TP_ERR_UNAVAILABLE ? weftSystemError : weftInternalError,
+                       "%s (%s): %s", ops_->name, plugin_.path.c_str(),
+                       err[0] != '\0' ? err : "init failed");
+  }
+  rc = ops_->get_caps(ctx_, &caps_);
+  if (rc != WEFT_TP_SUCCESS)
+    return errorStatus(weftInternalError, "%s: get_caps failed: %s", ops_->name,
+                       ops_->last_error(ctx_));
+  caps_.device[sizeof caps_.device - 1] = '\0';
+  if ((caps_.flags & WEFT_TP_CAP_TAGGED) == 0 || (caps_.mem_kinds & WEFT_TP_MEM_HOST) == 0)
+    return errorStatus(weftInvalidUsage,
+                       "%s (%s) does not declare tagged messages of host memory, which weft needs",
+                       ops_->name, plugin_.path.c_str());
+  if (caps_.max_message_bytes < cfg_.slotBytes + kHeaderBytes)
+    return errorStatus(weftInvalidUsage,
+                       "%s carries messages of at most %llu bytes, less than one slot (%zu bytes: "
+                       "lower WEFT_CHUNK_SIZE)",
+                       ops_->name, static_cast<unsigned long long>(caps_.max_message_bytes),
+                       cfg_.slotBytes + kHeaderBytes);
+  return Status::Ok();
+}
+
+Status NetTransport::exchangeAndConnect(OobExchange& oob) {
+  // Every rank's address, in records as long as the longest.
+  std::vector<uint64_t> caps(static_cast<size_t>(nranks_));
+  caps[static_cast<size_t>(rank_)] = caps_.max_address_bytes;
+  WEFT_TRY(oob.allgather(caps.data(), sizeof(uint64_t)));
+  const size_t capacity = static_cast<size_t>(*std::max_element(caps.begin(), caps.end()));
+  const size_t record = sizeof(uint64_t) + capacity;
+  std::vector<char> all(record * static_cast<size_t>(nranks_));
+  char* mine = all.data() + record * static_cast<size_t>(rank_);
+  size_t len = capacity;
+  Status local;
+  int rc = ops_->get_address(ctx_, mine + sizeof(uint64_t), &len);
+  if (rc != WEFT_TP_SUCCESS)
+    local = errorStatus(weftInternalError, "%s: get_address failed: %s", ops_->name,
+                        ops_->last_error(ctx_));
+  const uint64_t len64 = len;
+  std::memcpy(mine, &len64, sizeof len64);
+  WEFT_TRY(oob.allgather(all.data(), record));
+  WEFT_TRY(agree(oob, rank_, nranks_, local, "publishing the transport address"));
+
+  for (int r = 0; r < nranks_ && local.ok(); ++r) {
+    if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
+    const char* rec = all.data() + record * static_cast<size_t>(r);
+    uint64_t n = 0;
+    std::memcpy(&n, rec, sizeof n);
+    rc = ops_->connect(ctx_, r, rec + sizeof n, static_cast<size_t>(n),
+                       &eps_[static_cast<size_t>(r)]);
+    if (rc != WEFT_TP_SUCCESS) {
+      local = errorStatus(weftSystemError, "%s: cannot connect to rank %d: %s", ops_->name, r,
+                          ops_->last_error(ctx_));
+      break;
+    }
+    // Failure reports from this peer land here.
+    controlIn_[static_cast<size_t>(r)].assign(kControlBytes, 0);
+    rc = ops_->irecv(ctx_, eps_[static_cast<size_t>(r)], controlIn_[static_cast<size_t>(r)].data(),
+                     kControlBytes, nullptr, kControlTag, &controlReqs_[static_cast<size_t>(r)]);
+    if (rc != WEFT_TP_SUCCESS) {
+      controlReqs_[static_cast<size_t>(r)] = nullptr;
+      local = errorStatus(weftSystemError, "%s: cannot post a receive from rank %d: %s", ops_->name,
+                          r, ops_->last_error(ctx_));
+    }
+  }
+  WEFT_TRY(agree(oob, rank_, nranks_, local, "connecting the network transport"));
+  WEFT_INFO(kNet,
+            "%s transport ready (%s, from %s): %d-byte addresses, %d slots of %zu KiB per peer",
+            ops_->name, caps_.device, plugin_.path.c_str(), static_cast<int>(len), cfg_.nslots,
+            cfg_.slotBytes / 1024);
+  return Status::Ok();
+}
+
+Status NetEndpoint::setup() {
+  const NetConfig& cfg = t_->cfg();
+  n_ = static_cast<uint64_t>(cfg.nslots);
+  stride_ = kHeaderBytes + ((cfg.slotBytes + 63) & ~size_t{63});
+  arenaBytes_ = stride_ * 2 * n_;
+  arena_ = static_cast<char*>(std::aligned_alloc(4096, (arenaBytes_ + 4095) & ~size_t{4095}));
+  if (arena_ == nullptr)
+    return errorStatus(weftSystemError, "cannot allocate %zu bytes of slots for rank %d",
+                       arenaBytes_, peer_);
+  std::memset(arena_, 0, arenaBytes_);  // pre-fault: a fresh page costs ~10 us to touch
+  int rc = t_->ops()->reg_mem(t_->ctx(), arena_, arenaBytes_, WEFT_TP_MEM_HOST, &mr_);
+  if (rc != WEFT_TP_SUCCESS)
+    return errorStatus(weftSystemError, "%s: cannot register %zu bytes of slots for rank %d: %s",
+                       t_->ops()->name, arenaBytes_, peer_, t_->ops()->last_error(t_->ctx()));
+  sendReqs_.assign(n_, nullptr);
+  recvReqs_.assign(n_, nullptr);
+  for (uint64_t s = 0; s < n_; ++s)
+    post(s);
+  counters.name = t_->ops()->name;
+  return Status::Ok();
+}
+
+size_t NetEndpoint::slotBytes() const {
+  return t_->cfg().slotBytes;
+}
+char* NetEndpoint::sendSlot(uint64_t i) {
+  return arena_ + (i % n_) * stride_;
+}
+char* NetEndpoint::recvSlot(uint64_t i) {
+  return arena_ + (n_ + i % n_) * stride_;
+}
+
+void NetEndpoint::post(uint64_t seq) {
+  void** req = &recvReqs_[seq % n_];
+  int rc = t_->ops()->irecv(t_->ctx(), ep_, recvSlot(seq), stride_, mr_, dataTag(seq), req);
+  if (rc != WEFT_TP_SUCCESS) {
+    *req = nullptr;
+    t_->fail(rc, peer_, "posting a receive from");
+  }
+}
+
+void* NetEndpoint::sendBegin() {
+  // Slots come back in order; a later send that finished first waits for the earlier ones.
+  while (sendDone_ < sendHead_) {
+    void*& req = sendReqs_[sendDone_ % n_];
+    if (req != nullptr) {
+      int done = 0;
+      size_t bytes = 0;
+      int rc = t_->ops()->test(t_->ctx(), req, &done, &bytes);
+      if (rc != WEFT_TP_SUCCESS) {
+        req = nullptr;
+        t_->fail(rc, peer_, "sending to");
+        return nullptr;
+      }
+      if (!done) break;
+      req = nullptr;
+    }
+    ++sendDone_;
+  }
+  if (sendHead_ - sendDone_ == n_) {
+    t_->progress();
+    return nullptr;
+  }
+  return sendSlot(sendHead_) + kHeaderBytes;
+}
+
+void NetEndpoint::sendEnd(size_t bytes, const MsgTag& tag) {
+  char* slot = sendSlot(sendHead_);
+  WireHeader h{};
+  h.tag = tag;
+  h.bytes = bytes;
+  std::memcpy(slot, &h, sizeof h);
+  void** req = &sendReqs_[sendHead_ % n_];
+  int rc =
+      t_->ops()->isend(t_->ctx(), ep_, slot, kHeaderBytes + bytes, mr_, dataTag(sendHead_), req);
+  if (rc != WEFT_TP_SUCCESS) {
+    *req = nullptr;
+    t_->fail(rc, peer_, "sending to");
+  }
+  ++sendHead_;
+  counters.bytesSent += bytes;
+  ++counters.messagesSent;
+}
+
+const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
+  char* slot = recvSlot(recvHead_);
+  if (!recvReady_) {
+    void*& req = recvReqs_[recvHead_ % n_];
+    if (req == nullptr) return nullptr;  // failed to post: checkPeers reports it
+    t_->progress();
+    int done = 0;
+    size_t got = 0;
+    int rc = t_->ops()->test(t_->ctx(), req, &done, &got);
+    if (rc != WEFT_TP_SUCCESS) {
+      req = nullptr;
+      t_->fail(rc, peer_, "receiving from");
+      return nullptr;
+    }
+    if (!done) return nullptr;
+    req = nullptr;
+    WireHeader h;
+    std::memcpy(&h, slot, sizeof h);
+    if (got < kHeaderBytes || h.bytes != got - kHeaderBytes || h.bytes > t_->cfg().slotBytes) {
+      t_->fail(WEFT_TP_ERR_INTERNAL, peer_, "receiving from",
+               "a message whose length disagrees with its header (different WEFT_CHUNK_SIZE on "
+               "the two ranks?)");
+      return nullptr;
+    }
+    recvReady_ = true;
+    recvBytes_ = h.bytes;
+  }
+  WireHeader h;
+  std::memcpy(&h, slot, sizeof h);
+  *bytes = recvBytes_;
+  *tag = h.tag;
+  return slot + kHeaderBytes;
+}
+
+void NetEndpoint::recvEnd() {
+  recvReady_ = false;
+  counters.bytesReceived += recvBytes_;
+  ++counters.messagesReceived;
+  post(recvHead_ + n_);
+  ++recvHead_;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Transport>> createNetTransport(const std::string& spec, int rank, int nranks,
+                                                      uint64_t commId,
+                                                      const std::vector<bool>& peers,
+                                                      const NetConfig& cfg, OobExchange& oob) {
+  Result<LoadedPlugin> plugin = loadTransportPlugin(spec);
+  std::unique_ptr<NetTransport> t;
+  Status local = plugin.status();
+  if (local.ok()) {
+    t = std::make_unique<NetTransport>(*plugin, rank, nranks, peers, cfg);
+    local = t->init(commId);
+  }
+  WEFT_TRY(agree(oob, rank, nranks, local, "setting up the network transport"));
+  WEFT_TRY(t->exchangeAndConnect(oob));
+  return std::unique_ptr<Transport>(std::move(t));
+}
+
+}  // namespace weft
