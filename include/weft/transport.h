@@ -108,7 +108,7 @@ typedef struct {
   uint32_t flags;     /* WEFT_TP_CAP_* */
   uint32_t mem_kinds; /* WEFT_TP_MEM_* this plugin moves directly (host at least) */
   uint64_t max_message_bytes;
-  uint64_t max_address_bytes; /* capacity get_address needs */
+  uint64_t max_address_bytes; /* capacity get_address needs (weft passes every rank the largest) */
   uint64_t max_rkey_bytes;    /* capacity pack_rkey needs; 0 without RMA */
   double latency_us;          /* hints for the tuner: one small message, one way */
   double bandwidth_gbps;      /* one stream, large messages, GB/s (1e9 bytes) */
@@ -129,7 +129,7 @@ typedef struct weft_transport_v1 {
   int (*get_address)(void* ctx, void* buf, size_t* len);
   int (*connect)(void* ctx, int peer, const void* addr, size_t len, void** ep);
   /* Optional (may be NULL): what carries bytes to this peer, e.g. "tcp/veth_a", for logs and
-   * weft's per-transport counters. Meaningful once a message has moved. */
+   * weft's per-transport counters, truncated to fit `len`. Meaningful once a message has moved. */
   int (*describe_ep)(void* ctx, void* ep, char* buf, size_t len);
 
   /* Memory registration. mem_kind is one WEFT_TP_MEM_* value. */
@@ -142,11 +142,12 @@ typedef struct weft_transport_v1 {
                void** req);
   int (*irecv)(void* ctx, void* ep, void* buf, size_t len, void* mr, uint64_t tag, void** req);
   /* *done becomes 1 once req has finished; *bytes is then the length received (sends: sent). An
-   * error return also finishes the request. */
+   * error return also finishes the request (and sets *done to 1). */
   int (*test)(void* ctx, void* req, int* done, size_t* bytes);
   int (*progress)(void* ctx);
 
-  /* RMA: NULL unless caps.flags has WEFT_TP_CAP_RMA. */
+  /* RMA: weft calls these only when caps.flags has WEFT_TP_CAP_RMA; a plugin that never offers
+   * RMA leaves them NULL, one that offers it on some devices returns WEFT_TP_ERR_UNSUPPORTED. */
   int (*pack_rkey)(void* ctx, void* mr, void* buf, size_t* len);
   int (*unpack_rkey)(void* ctx, void* ep, const void* buf, size_t len, void** rkey);
   int (*release_rkey)(void* ctx, void* rkey);
