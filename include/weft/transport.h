@@ -40,8 +40,14 @@
  *
  * RMA (optional, WEFT_TP_CAP_RMA): a buffer registered with reg_mem can be described to peers with
  * pack_rkey; a peer turns the blob into a handle with unpack_rkey and reads or writes the memory
- * with get/put. A completed put or get is complete locally; flush on the endpoint completes once
- * every earlier put on it is visible at the target.
+ * with get/put, addressing it by its virtual address in the owner's process (a plugin whose
+ * provider wants offsets keeps the base in the packed key). A completed put or get is complete
+ * locally; flush on the endpoint completes once every earlier put on it is visible at the target.
+ *
+ * Edge cases: 0-byte messages are allowed. A buffer too small for get_address or pack_rkey gives
+ * WEFT_TP_ERR_INVALID with *len set to the size needed. A truncated message fails the receive only;
+ * the send completes and the endpoint stays usable. On a failed peer, a later call may fail at once
+ * or through test(), either with WEFT_TP_ERR_PEER.
  */
 #ifndef WEFT_TRANSPORT_H_
 #define WEFT_TRANSPORT_H_

@@ -208,7 +208,7 @@ TEST(Config, DocumentationMatchesTable) {
 // Only src/core/config.cc reads the environment.
 TEST(Config, NoStrayGetenv) {
   const std::string cmd =
-      std::string("grep -rn --include=*.cc --include=*.h -E '[^_a-z]getenv *\\(' ") +
+      std::string("grep -rn --include=*.cc --include=*.c --include=*.h -E '[^_a-z]getenv *\\(' ") +
       WEFT_SOURCE_DIR + "/src " + WEFT_SOURCE_DIR + "/algorithms " + WEFT_SOURCE_DIR +
       "/transports | grep -v 'src/core/config.cc'";
   FILE* p = popen(cmd.c_str(), "r");

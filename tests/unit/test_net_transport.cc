@@ -62,6 +62,15 @@ TEST(PluginLoader, LibraryWithoutTheEntrySymbolIsRefused) {
       << r.status().message();
 }
 
+TEST(PluginLoader, PluginOfAnotherAbiVersionIsRefusedNamingBoth) {
+  const std::string path = std::string(WEFT_BINARY_DIR) + "/tests/libweft-transport-bad-version.so";
+  auto r = loadTransportPlugin(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "transport plugin " + path +
+                                      " implements plugin ABI version 99, but this weft supports "
+                                      "version 1");
+}
+
 TEST(PluginLoader, ExampleLoadsByName) {
   SKIP_UNLESS_BUILT("example");
   auto r = loadTransportPlugin("example");

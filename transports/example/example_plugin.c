@@ -14,7 +14,8 @@
  * matching per (sender, tag), truncation reported as an error, a failed peer's requests ending in
  * WEFT_TP_ERR_PEER, and finalize releasing whatever is left.
  *
- * The plugin reads no settings; a plugin that has some asks init_args.get_param, never getenv.
+ * The plugin reads no settings; a plugin that has some asks init_args.get_param for them rather
+ * than reading the environment itself.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -33,10 +34,13 @@ typedef struct message message;
 typedef struct context {
   uint64_t comm_id;
   int rank, nranks;
+  /* Under g_lock, since other ranks' calls reach them too: */
   struct context* next; /* in the registry */
   request* reqs;        /* every request weft has not yet seen complete, oldest first */
   message* unexpected;  /* messages that arrived before their receive, oldest first */
+  /* Touched only by calls on this context: */
   struct endpoint* eps;
+  struct region* regions; /* registrations and unpacked remote keys */
   char err[256];
 } context;
 
@@ -72,10 +76,16 @@ typedef struct {
   uint32_t magic;
 } address;
 
-typedef struct {
-  unsigned char* addr;
+/* A registration, or an unpacked remote key: either simply describes memory. */
+typedef struct region {
+  uintptr_t addr;
   size_t len;
-} region; /* a registration, and (once unpacked) a remote key: both simply describe memory */
+  struct region* next; /* in the context's list: finalize frees what weft did not */
+} region;
+
+typedef struct {
+  uint64_t addr, len;
+} rkey_blob; /* what pack_rkey writes */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static context* g_contexts; /* the registry */
@@ -208,6 +218,11 @@ static int ex_finalize(void* ctx) {
     c->unexpected = m->next;
     free(m);
   }
+  while (c->regions) {
+    region* m = c->regions;
+    c->regions = m->next;
+    free(m);
+  }
   while (c->eps) {
     endpoint* e = c->eps;
     c->eps = e->next;
@@ -228,7 +243,7 @@ static int ex_get_caps(void* ctx, weft_transport_caps_t* caps) {
   caps->mem_kinds = WEFT_TP_MEM_HOST;
   caps->max_message_bytes = (uint64_t)1 << 40;
   caps->max_address_bytes = sizeof(address);
-  caps->max_rkey_bytes = sizeof(region);
+  caps->max_rkey_bytes = sizeof(rkey_blob);
   caps->latency_us = 0.5;
   caps->bandwidth_gbps = 10.0;
   snprintf(caps->device, sizeof caps->device, "loopback");
@@ -280,22 +295,35 @@ static int ex_describe_ep(void* ctx, void* ep, char* buf, size_t len) {
 
 /* ---- memory: nothing to pin, so a registration only remembers the range ---- */
 
-static int ex_reg_mem(void* ctx, void* addr, size_t len, uint32_t mem_kind, void** mr) {
-  context* c = ctx;
-  if (mem_kind != WEFT_TP_MEM_HOST)
-    return fail(c, WEFT_TP_ERR_UNSUPPORTED, "memory kind %#x: host memory only", mem_kind);
+static int add_region(context* c, uintptr_t addr, size_t len, void** out) {
   region* m = malloc(sizeof *m);
   if (!m) return fail(c, WEFT_TP_ERR_NO_MEMORY, "out of memory");
   m->addr = addr;
   m->len = len;
-  *mr = m;
+  m->next = c->regions;
+  c->regions = m;
+  *out = m;
   return WEFT_TP_SUCCESS;
 }
 
+static int remove_region(context* c, void* handle) {
+  for (region** p = &c->regions; *p; p = &(*p)->next)
+    if (*p == handle) {
+      *p = (*p)->next;
+      free(handle);
+      return WEFT_TP_SUCCESS;
+    }
+  return fail(c, WEFT_TP_ERR_INVALID, "unknown memory handle %p", handle);
+}
+
+static int ex_reg_mem(void* ctx, void* addr, size_t len, uint32_t mem_kind, void** mr) {
+  if (mem_kind != WEFT_TP_MEM_HOST)
+    return fail(ctx, WEFT_TP_ERR_UNSUPPORTED, "memory kind %#x: host memory only", mem_kind);
+  return add_region(ctx, (uintptr_t)addr, len, mr);
+}
+
 static int ex_dereg_mem(void* ctx, void* mr) {
-  (void)ctx;
-  free(mr);
-  return WEFT_TP_SUCCESS;
+  return remove_region(ctx, mr);
 }
 
 /* ---- tagged messages ---- */
@@ -404,33 +432,30 @@ static int ex_progress(void* ctx) {
 /* ---- RMA: the remote key is the target's registration; put and get are memcpy ---- */
 
 static int ex_pack_rkey(void* ctx, void* mr, void* buf, size_t* len) {
-  if (*len < sizeof(region))
-    return fail(ctx, WEFT_TP_ERR_INVALID, "rkey needs %zu bytes", sizeof(region));
-  memcpy(buf, mr, sizeof(region));
-  *len = sizeof(region);
+  const region* m = mr;
+  rkey_blob k = {m->addr, m->len};
+  if (*len < sizeof k) return fail(ctx, WEFT_TP_ERR_INVALID, "rkey needs %zu bytes", sizeof k);
+  memcpy(buf, &k, sizeof k);
+  *len = sizeof k;
   return WEFT_TP_SUCCESS;
 }
 
 static int ex_unpack_rkey(void* ctx, void* ep, const void* buf, size_t len, void** rkey) {
+  rkey_blob k;
   (void)ep;
-  region* k = len == sizeof(region) ? malloc(sizeof *k) : NULL;
-  if (!k) return fail(ctx, WEFT_TP_ERR_INVALID, "bad rkey (%zu bytes)", len);
-  memcpy(k, buf, sizeof *k);
-  *rkey = k;
-  return WEFT_TP_SUCCESS;
+  if (len != sizeof k) return fail(ctx, WEFT_TP_ERR_INVALID, "bad rkey (%zu bytes)", len);
+  memcpy(&k, buf, sizeof k);
+  return add_region(ctx, (uintptr_t)k.addr, (size_t)k.len, rkey);
 }
 
 static int ex_release_rkey(void* ctx, void* rkey) {
-  (void)ctx;
-  free(rkey);
-  return WEFT_TP_SUCCESS;
+  return remove_region(ctx, rkey);
 }
 
 /* remote_addr is the target's virtual address, inside the registration the rkey describes. */
 static int rma(context* c, void* local, size_t len, uint64_t remote_addr, const region* k,
                int is_put, void** req) {
-  uintptr_t base = (uintptr_t)k->addr;
-  if (remote_addr < base || len > k->len || remote_addr - base > k->len - len)
+  if (remote_addr < k->addr || len > k->len || remote_addr - k->addr > k->len - len)
     return fail(c, WEFT_TP_ERR_INVALID, "%zu bytes at %#llx: outside the remote registration", len,
                 (unsigned long long)remote_addr);
   void* remote = (void*)(uintptr_t)remote_addr;
