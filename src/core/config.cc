@@ -73,6 +73,9 @@ const std::vector<Param> kParams = {
     {"WEFT_OFI_PROVIDER", Type::kString, "", "libfabric provider name, e.g. tcp;ofi_rxm, shm",
      "The libfabric provider the ofi plugin uses (FI_PROVIDER also works). Unset: the first "
      "provider with reliable tagged messages, skipping sockets and udp."},
+    {"WEFT_OFI_DOMAIN", Type::kString, "", "libfabric domain name, e.g. lo, eth0, mlx5_0",
+     "Restricts the ofi plugin to one libfabric domain (for tcp, an interface); unset: the "
+     "provider's first."},
     {"WEFT_HOST_ID", Type::kString, "", "any string",
      "This process's host identity, overriding host name and boot id: ranks with the same value "
      "share memory, others talk through a network transport (tests pose as several nodes)."},

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include "weft/transport.h"
@@ -931,6 +932,15 @@ TEST_P(TransportPluginTest, KilledPeerFailsPendingRequests) {
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     reaped = true;
+    // A killed process cannot remove its files: libfabric's shm provider names its segments
+    // after the pid ("<pid>:0:<n>" in /dev/shm).
+    if (DIR* d = opendir("/dev/shm")) {
+      const std::string prefix = std::to_string(child) + ":";
+      while (dirent* e = readdir(d))
+        if (std::string(e->d_name).rfind(prefix, 0) == 0)
+          unlink(("/dev/shm/" + std::string(e->d_name)).c_str());
+      closedir(d);
+    }
   };
   struct Cleanup {
     std::function<void()> f;

@@ -369,7 +369,7 @@ Status NetTransport::exchangeAndConnect(OobExchange& oob) {
     rc = ops_->connect(ctx_, r, rec + sizeof n, static_cast<size_t>(n),
                        &eps_[static_cast<size_t>(r)]);
     if (rc != WEFT_TP_SUCCESS) {
-      local = errorStatus(weftSystemError, "%s: cannot connect to rank %d: %s", ops_->name, r,
+      local = errorStatus(weftRemoteError, "%s: cannot connect to rank %d: %s", ops_->name, r,
                           ops_->last_error(ctx_));
       break;
     }
