@@ -219,6 +219,10 @@ Status Engine::run(std::span<const OpCall> calls) {
     WEFT_ASSIGN_OR_RETURN(Endpoint * ep, transport_->endpoint(plan->peers[p].rank));
     args_.endpoints[p] = ep;
   }
+  if (pairSeq_.empty()) pairSeq_.assign(static_cast<size_t>(nranks_), 0);
+  args_.peerSeq.resize(plan->peers.size());
+  for (size_t p = 0; p < plan->peers.size(); ++p)
+    args_.peerSeq[p] = ++pairSeq_[static_cast<size_t>(plan->peers[p].rank)];
   args_.transport = transport_;
   args_.opSeq = seq;
   args_.rank = rank_;

@@ -57,6 +57,7 @@ class Engine {
   uint64_t chunkBytes_;
   WaitPolicy wait_;
   uint32_t opSeq_ = 0;
+  std::vector<uint32_t> pairSeq_;  // per rank: operations that exchanged messages with it
   Executor executor_;
   ScratchPool scratch_;
   struct Cached {

@@ -49,14 +49,16 @@ Status Executor::checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes,
                           const MsgTag& tag) const {
   const PartContext& part = a.parts[op.part];
   const int peer = a.plan->peers[op.recvPeer].rank;
-  if (tag.opSeq != a.opSeq || tag.index != op.recvIndex || tag.signature != part.signature) {
+  const uint32_t pairSeq = a.peerSeq[static_cast<size_t>(op.recvPeer)];
+  if (tag.opSeq != pairSeq || tag.index != op.recvIndex || tag.signature != part.signature) {
     return errorStatus(
         weftInvalidUsage,
-        "rank %d received from rank %d a message of operation #%u (message %u, signature %08x) "
-        "while running %s as operation #%u (expecting message %u, signature %08x): the ranks "
-        "called collectives in different orders or with different arguments",
-        a.rank, peer, tag.opSeq, tag.index, tag.signature, a.what().c_str(), a.opSeq, op.recvIndex,
-        part.signature);
+        "rank %d received from rank %d a message of their exchange #%u (message %u, signature "
+        "%08x) while running %s as operation #%u, their exchange #%u (expecting message %u, "
+        "signature %08x): the ranks called collectives in different orders or with different "
+        "arguments",
+        a.rank, peer, tag.opSeq, tag.index, tag.signature, a.what().c_str(), a.opSeq, pairSeq,
+        op.recvIndex, part.signature);
   }
   if (tag.msgBytes != msgBytesTag(op.msgBytes)) {
     const std::string hint =
@@ -214,7 +216,8 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
     }
   }
   if (out != nullptr)
-    out->sendEnd(n, MsgTag{a.opSeq, op.sendIndex, part.signature, msgBytesTag(op.msgBytes)});
+    out->sendEnd(n, MsgTag{a.peerSeq[static_cast<size_t>(op.sendPeer)], op.sendIndex,
+                           part.signature, msgBytesTag(op.msgBytes)});
   if (in != nullptr) in->recvEnd();
   return Outcome::kDone;
 }

@@ -50,7 +50,12 @@ struct ExecArgs {
   // One-sided plans: where the window tables are and how to reach peers' memory.
   const WindowLayout* window = nullptr;
   PeerMemory* peerMemory = nullptr;
-  uint32_t opSeq = 0;
+  uint32_t opSeq = 0;  // this rank's operation number, for messages
+  // Per Plan::peers entry: how many operations, this one included, have exchanged messages with
+  // that peer. Tags carry it, so calls between some of the ranks (send/recv between two of them)
+  // leave the numbering of the others' later collectives alone, while a call made in a different
+  // order by the two ends of a pair is still caught.
+  std::vector<uint32_t> peerSeq;
   int rank = 0;
   // Describes the call for error messages ("all_reduce count=.. float32 sum"); only called on
   // errors.

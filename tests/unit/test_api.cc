@@ -112,6 +112,31 @@ TEST(Api, CorruptedUniqueId) {
   expectError(weftCommInitRank(&comm, 2, id, 2), weftInvalidArgument, nullptr, "rank 2");
 }
 
+// Send/receive between two of the ranks, as pipeline stages do, must not put the others' later
+// collectives out of step (messages are numbered per pair of ranks, not per communicator).
+TEST(Api, PointToPointBetweenSomeRanksLeavesCollectivesInStep) {
+  runRanks(4, [](int r, weftComm_t comm) {
+    std::vector<int32_t> buf(1000);
+    for (int round = 0; round < 3; ++round) {
+      if (r == 0) {
+        for (size_t i = 0; i < buf.size(); ++i)
+          buf[i] = static_cast<int32_t>(i) * (round + 1);
+        ASSERT_EQ(weftSend(buf.data(), buf.size(), weftInt32, 1, comm, nullptr), weftSuccess)
+            << weftGetLastError(comm);
+      } else if (r == 1) {
+        ASSERT_EQ(weftRecv(buf.data(), buf.size(), weftInt32, 0, comm, nullptr), weftSuccess)
+            << weftGetLastError(comm);
+        for (size_t i = 0; i < buf.size(); ++i)
+          ASSERT_EQ(buf[i], static_cast<int32_t>(i) * (round + 1));
+      }
+      int64_t x = r + 1, sum = 0;
+      ASSERT_EQ(weftAllReduce(&x, &sum, 1, weftInt64, weftSum, comm, nullptr), weftSuccess)
+          << "rank " << r << ": " << weftGetLastError(comm);
+      EXPECT_EQ(sum, 10);
+    }
+  });
+}
+
 TEST(Api, VersionAndErrorStrings) {
   int v = 0;
   EXPECT_EQ(weftGetVersion(&v), weftSuccess);
@@ -119,7 +144,6 @@ TEST(Api, VersionAndErrorStrings) {
   for (int r = 0; r < weftNumResults; ++r)
     EXPECT_STRNE(weftGetErrorString(static_cast<weftResult_t>(r)), "unknown result code");
 }
-
 
 TEST(Config, BadValueNamesTheVariable) {
   {
