@@ -614,6 +614,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   weftComm_t comm = nullptr;
+  // Until the communicator exists, name this rank as the launcher does (for init's own errors).
+  if (const char* r = std::getenv("WEFT_RANK")) gRank = std::atoi(r);
   CHECK_OK(weftCommInitFromEnv(&comm), nullptr);
   CHECK_OK(weftCommUserRank(comm, &gRank), comm);
   CHECK_OK(weftCommCount(comm, &gSize), comm);
