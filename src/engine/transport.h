@@ -79,15 +79,34 @@ class PeerMemory {
   virtual Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) = 0;
 };
 
-// What one transport has carried since the communicator was created (weftCommTransportStats).
-struct TransportStats {
-  std::string name;    // "shm", "ucx", "ofi", ...
-  std::string device;  // what carried the bytes, e.g. "tcp/veth_a"; "" when not known
-  int peers = 0;       // peers reached through it (this rank excluded)
+// Traffic through one endpoint, or summed over a transport's endpoints.
+struct TrafficCounters {
   uint64_t bytesSent = 0;
   uint64_t bytesReceived = 0;
   uint64_t messagesSent = 0;
   uint64_t messagesReceived = 0;
+  void countSend(uint64_t bytes) {
+    bytesSent += bytes;
+    ++messagesSent;
+  }
+  void countReceive(uint64_t bytes) {
+    bytesReceived += bytes;
+    ++messagesReceived;
+  }
+  TrafficCounters& operator+=(const TrafficCounters& o) {
+    bytesSent += o.bytesSent;
+    bytesReceived += o.bytesReceived;
+    messagesSent += o.messagesSent;
+    messagesReceived += o.messagesReceived;
+    return *this;
+  }
+};
+
+// What one transport has carried since the communicator was created (weftCommTransportStats).
+struct TransportStats : TrafficCounters {
+  std::string name;    // "shm", "ucx", "ofi", ...
+  std::string device;  // what carried the bytes, e.g. "tcp/veth_a"; "" when not known
+  int peers = 0;       // peers reached through it (this rank excluded)
 };
 
 class Transport {

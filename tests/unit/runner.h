@@ -3,7 +3,6 @@
 // usual.
 #pragma once
 
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -13,36 +12,10 @@
 
 #include "api/comm.h"
 #include "bootstrap/bootstrap.h"
-#include "core/config.h"
+#include "test_env.h"
 #include "transports/mem/mem_transport.h"
 
 namespace weft::test {
-
-// Sets a variable for one test and restores it (and the settings) afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      old_ = old;
-      had_ = true;
-    }
-    setenv(name, value.c_str(), 1);
-    (void)config::reload();
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-    (void)config::reload();
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 struct RunnerOptions {
   size_t slotBytes = 4096;  // small slots exercise chunking and FIFO wrap-around

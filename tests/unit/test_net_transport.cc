@@ -19,16 +19,13 @@
 namespace weft::test {
 namespace {
 
-std::string pluginPath(const std::string& name) {
-  return std::string(WEFT_BINARY_DIR) + "/libweft-transport-" + name + ".so";
-}
 bool pluginBuilt(const std::string& name) {
   struct stat st;
-  return stat(pluginPath(name).c_str(), &st) == 0;
+  return stat(builtPluginPath(name).c_str(), &st) == 0;
 }
 #define SKIP_UNLESS_BUILT(name)                                     \
   if (!pluginBuilt(name))                                           \
-  GTEST_SKIP() << pluginPath(name)                                  \
+  GTEST_SKIP() << builtPluginPath(name)                             \
                << " was not built (its library was not found when " \
                   "weft was configured)"
 
@@ -76,7 +73,7 @@ TEST(PluginLoader, ExampleLoadsByName) {
   auto r = loadTransportPlugin("example");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_STREQ(r->ops->name, "example");
-  EXPECT_EQ(r->path, pluginPath("example"));
+  EXPECT_EQ(r->path, builtPluginPath("example"));
 }
 
 TEST(PluginLoader, VersionAndSizeAndMissingFunctionsAreChecked) {

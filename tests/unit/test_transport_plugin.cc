@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include "test_env.h"
 #include "weft/transport.h"
 
 extern char** environ;
@@ -99,38 +100,6 @@ const std::vector<PluginConfig>& Configs() {
        true},
   };
   return configs;
-}
-
-// Sets variables for the life of a test and puts the old values back.
-class EnvGuard {
- public:
-  explicit EnvGuard(const std::vector<std::pair<std::string, std::optional<std::string>>>& vars) {
-    for (const auto& [name, value] : vars) {
-      const char* old = getenv(name.c_str());
-      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-      if (value)
-        setenv(name.c_str(), value->c_str(), 1);
-      else
-        unsetenv(name.c_str());
-    }
-  }
-  ~EnvGuard() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second)
-        setenv(it->first.c_str(), it->second->c_str(), 1);
-      else
-        unsetenv(it->first.c_str());
-    }
-  }
-  EnvGuard(const EnvGuard&) = delete;
-  EnvGuard& operator=(const EnvGuard&) = delete;
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
-std::string PluginPath(const std::string& plugin) {
-  return std::string(WEFT_BINARY_DIR) + "/libweft-transport-" + plugin + ".so";
 }
 
 bool FoundAtConfigure(const char* var) {
@@ -418,8 +387,9 @@ class TransportPluginTest : public ::testing::TestWithParam<PluginConfig> {
  protected:
   void SetUp() override {
     const PluginConfig& cfg = GetParam();
-    env_ = std::make_unique<EnvGuard>(cfg.env);
-    const std::string path = PluginPath(cfg.plugin);
+    for (const auto& [name, value] : cfg.env)
+      env_.push_back(std::make_unique<weft::test::ScopedEnv>(name, value));
+    const std::string path = weft::test::builtPluginPath(cfg.plugin);
     if (access(path.c_str(), F_OK) != 0) {
       const std::string so = "libweft-transport-" + cfg.plugin + ".so";
       if (!cfg.dependency) FAIL() << so << " not built: build target weft-transport-" << cfg.plugin;
@@ -446,7 +416,7 @@ class TransportPluginTest : public ::testing::TestWithParam<PluginConfig> {
     for (size_t i = 0; i < ctxs_.size(); ++i)
       EXPECT_EQ(rcs[i], WEFT_TP_SUCCESS) << "finalize rank " << i;
     ctxs_.clear();
-    env_.reset();
+    env_.clear();
   }
 
   // Creates the context of one rank (*out stays NULL on failure); skips the test if the plugin
@@ -555,7 +525,7 @@ class TransportPluginTest : public ::testing::TestWithParam<PluginConfig> {
 
   void CheckTruncation(bool recv_first);
 
-  std::unique_ptr<EnvGuard> env_;
+  std::vector<std::unique_ptr<weft::test::ScopedEnv>> env_;
   const weft_transport_v1_t* tp_ = nullptr;
   std::vector<void*> ctxs_;
   std::vector<std::vector<void*>> eps_;
@@ -904,7 +874,7 @@ TEST_P(TransportPluginTest, KilledPeerFailsPendingRequests) {
   for (char** e = environ; *e; ++e)
     if (strncmp(*e, "GTEST_", 6) != 0 && strncmp(*e, "WEFT_TP_TEST_CHILD", 18) != 0)
       env_strings.push_back(*e);
-  env_strings.push_back("WEFT_TP_TEST_CHILD=" + PluginPath(cfg.plugin) + "|" +
+  env_strings.push_back("WEFT_TP_TEST_CHILD=" + weft::test::builtPluginPath(cfg.plugin) + "|" +
                         std::to_string(comm_id));
   std::vector<char*> envp;
   for (auto& s : env_strings)
@@ -1079,7 +1049,7 @@ class TransportPluginExample : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
-    tp_ = LoadPlugin(PluginPath("example"), &why);
+    tp_ = LoadPlugin(weft::test::builtPluginPath("example"), &why);
     ASSERT_NE(tp_, nullptr) << why;
   }
   const weft_transport_v1_t* tp_ = nullptr;

@@ -88,7 +88,7 @@ class NetEndpoint final : public Endpoint {
   const void* recvBegin(size_t* bytes, MsgTag* tag) override;
   void recvEnd() override;
 
-  TransportStats counters;
+  TrafficCounters counters;
 
  private:
   char* sendSlot(uint64_t i);
@@ -104,11 +104,12 @@ class NetEndpoint final : public Endpoint {
   size_t arenaBytes_ = 0;
   void* mr_ = nullptr;
   std::vector<void*> sendReqs_, recvReqs_;
-  uint64_t sendHead_ = 0;  // next message to send (its sequence number)
-  uint64_t sendDone_ = 0;  // oldest send not known to be complete
-  uint64_t recvHead_ = 0;  // next message expected
-  bool recvReady_ = false;
+  uint64_t sendHead_ = 0;   // next message to send (its sequence number)
+  uint64_t sendDone_ = 0;   // oldest send not known to be complete
+  uint64_t recvHead_ = 0;   // next message expected
+  bool recvReady_ = false;  // the head receive has arrived; its length and tag:
   size_t recvBytes_ = 0;
+  MsgTag recvTag_;
 
   friend class NetTransport;
 };
@@ -229,25 +230,25 @@ class NetTransport final : public Transport {
   void stats(std::vector<TransportStats>* out) override {
     TransportStats st;
     st.name = ops_->name;
-    st.device = caps_.device;
+    // What carried the bytes to the peers that had traffic, each distinct answer once; the
+    // context's own device when the plugin cannot say.
+    std::string described;
     for (int r = 0; r < nranks_; ++r) {
       if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
       ++st.peers;
       const auto& e = endpoints_[static_cast<size_t>(r)];
       if (!e) continue;
-      st.bytesSent += e->counters.bytesSent;
-      st.bytesReceived += e->counters.bytesReceived;
-      st.messagesSent += e->counters.messagesSent;
-      st.messagesReceived += e->counters.messagesReceived;
-      if (ops_->describe_ep != nullptr &&
-          (e->counters.messagesSent | e->counters.messagesReceived)) {
-        char buf[128] = {};
-        if (ops_->describe_ep(ctx_, eps_[static_cast<size_t>(r)], buf, sizeof buf) ==
-                WEFT_TP_SUCCESS &&
-            buf[0] != '\0' && st.device.find(buf) == std::string::npos)
-          st.device = st.device.empty() || st.device == caps_.device ? buf : st.device + "," + buf;
-      }
+      st += e->counters;
+      if (ops_->describe_ep == nullptr ||
+          (e->counters.messagesSent | e->counters.messagesReceived) == 0)
+        continue;
+      char buf[128] = {};
+      if (ops_->describe_ep(ctx_, eps_[static_cast<size_t>(r)], buf, sizeof buf) ==
+              WEFT_TP_SUCCESS &&
+          buf[0] != '\0' && described.find(buf) == std::string::npos)
+        described += (described.empty() ? "" : ",") + std::string(buf);
     }
+    st.device = described.empty() ? caps_.device : described;
     out->push_back(st);
   }
 
@@ -278,8 +279,8 @@ class NetTransport final : public Transport {
   }
   static const char* paramForPlugin(void* self, const char* name) {
     auto* t = static_cast<NetTransport*>(self);
-    if (name == nullptr || config::find(name) == nullptr || !config::isSet(name)) return nullptr;
-    const config::Param* p = config::find(name);
+    const config::Param* p = name != nullptr ? config::find(name) : nullptr;
+    if (p == nullptr || !config::isSet(name)) return nullptr;
     std::string v = p->type == config::Type::kString || p->type == config::Type::kEnum
                         ? config::stringValue(name)
                         : std::to_string(config::intValue(name));
@@ -409,7 +410,6 @@ Status NetEndpoint::setup() {
   recvReqs_.assign(n_, nullptr);
   for (uint64_t s = 0; s < n_; ++s)
     post(s);
-  counters.name = t_->ops()->name;
   return Status::Ok();
 }
 
@@ -471,8 +471,7 @@ void NetEndpoint::sendEnd(size_t bytes, const MsgTag& tag) {
     t_->fail(rc, peer_, "sending to");
   }
   ++sendHead_;
-  counters.bytesSent += bytes;
-  ++counters.messagesSent;
+  counters.countSend(bytes);
 }
 
 const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
@@ -501,18 +500,16 @@ const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
     }
     recvReady_ = true;
     recvBytes_ = h.bytes;
+    recvTag_ = h.tag;
   }
-  WireHeader h;
-  std::memcpy(&h, slot, sizeof h);
   *bytes = recvBytes_;
-  *tag = h.tag;
+  *tag = recvTag_;
   return slot + kHeaderBytes;
 }
 
 void NetEndpoint::recvEnd() {
   recvReady_ = false;
-  counters.bytesReceived += recvBytes_;
-  ++counters.messagesReceived;
+  counters.countReceive(recvBytes_);
   post(recvHead_ + n_);
   ++recvHead_;
 }

@@ -77,8 +77,7 @@ void FifoEndpoint::sendEnd(size_t bytes, const MsgTag& tag) {
   h->tag = tag;
   h->seq.store(sendHead_ + 1, std::memory_order_release);
   ++sendHead_;
-  counters_.bytesSent += bytes;
-  ++counters_.messagesSent;
+  counters_.countSend(bytes);
   ring(peerBell_);
 }
 
@@ -92,8 +91,7 @@ const void* FifoEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
 
 void FifoEndpoint::recvEnd() {
   ++recvTail_;
-  counters_.bytesReceived += recvBytes_;
-  ++counters_.messagesReceived;
+  counters_.countReceive(recvBytes_);
   tail(in_)->store(recvTail_, std::memory_order_release);
   ring(peerBell_);
 }
@@ -105,14 +103,8 @@ TransportStats endpointStats(const char* name, std::string device,
   st.name = name;
   st.device = std::move(device);
   st.peers = static_cast<int>(endpoints.size()) - 1;
-  for (size_t r = 0; r < endpoints.size(); ++r) {
-    if (!endpoints[r] || static_cast<int>(r) == self) continue;
-    const FifoCounters& c = endpoints[r]->counters();
-    st.bytesSent += c.bytesSent;
-    st.bytesReceived += c.bytesReceived;
-    st.messagesSent += c.messagesSent;
-    st.messagesReceived += c.messagesReceived;
-  }
+  for (size_t r = 0; r < endpoints.size(); ++r)
+    if (endpoints[r] && static_cast<int>(r) != self) st += endpoints[r]->counters();
   return st;
 }
 

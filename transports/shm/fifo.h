@@ -50,13 +50,6 @@ inline size_t fifoBytes(int nslots, size_t slotBytes) {
 // Prepares zeroed memory of fifoBytes() as an empty FIFO.
 void initFifo(void* mem);
 
-struct FifoCounters {
-  uint64_t bytesSent = 0;
-  uint64_t bytesReceived = 0;
-  uint64_t messagesSent = 0;
-  uint64_t messagesReceived = 0;
-};
-
 // One peer's endpoint: sends into `out` (a FIFO in the peer's memory), receives from `in` (the FIFO
 // in this rank's memory that the peer sends into). Both directions ring `peerBell`: arrivals wake
 // the peer, handed back slots wake a sender waiting for room.
@@ -69,7 +62,7 @@ class FifoEndpoint final : public Endpoint {
   void sendEnd(size_t bytes, const MsgTag& tag) override;
   const void* recvBegin(size_t* bytes, MsgTag* tag) override;
   void recvEnd() override;
-  const FifoCounters& counters() const { return counters_; }
+  const TrafficCounters& counters() const { return counters_; }
 
  private:
   SlotHeader* slot(char* fifo, uint64_t i) const {
@@ -90,7 +83,7 @@ class FifoEndpoint final : public Endpoint {
   uint64_t sendTailSeen_ = 0;
   uint64_t recvTail_ = 0;
   uint64_t recvBytes_ = 0;  // of the slot recvBegin returned
-  FifoCounters counters_;
+  TrafficCounters counters_;
 };
 
 // The sum over one rank's endpoints (the one to itself, at `self`, left out).
