@@ -168,33 +168,12 @@ class NetTransport final : public Transport {
   }
   void finishWait() override {}
 
+  // A failure a peer reported is the root cause; a connection error seen here is often its
+  // consequence (the peer reports, then leaves), so a report wins over error_.
   Status checkPeers() override {
     progress();
-    if (!error_.ok()) return error_;
-    for (int r = 0; r < nranks_; ++r) {
-      void*& req = controlReqs_[static_cast<size_t>(r)];
-      if (req == nullptr) continue;
-      int done = 0;
-      size_t bytes = 0;
-      int rc = ops_->test(ctx_, req, &done, &bytes);
-      if (rc != WEFT_TP_SUCCESS) {
-        // The connection closed: the peer destroyed its communicator, or died. Not an error by
-        // itself (a peer that is done may leave first); a message still needed from it fails on
-        // its own receive.
-        req = nullptr;
-        WEFT_INFO(kNet, "%s transport: rank %d closed its connection (%s)", ops_->name, r,
-                  ops_->last_error(ctx_));
-        continue;
-      }
-      if (done) {
-        req = nullptr;
-        const char* text = controlIn_[static_cast<size_t>(r)].data();
-        const std::string cause(text, strnlen(text, std::min(bytes, kControlBytes)));
-        return Status(weftRemoteError, strprintf("%s (reported by rank %d)", cause.c_str(), r))
-            .withCause(cause);
-      }
-    }
-    return Status::Ok();
+    if (reported_.ok()) reported_ = takeReport();
+    return reported_.ok() ? error_ : reported_;
   }
 
   void poison(const Status& why) override {
@@ -252,6 +231,34 @@ class NetTransport final : public Transport {
     out->push_back(st);
   }
 
+  // The first failure report that has arrived on a control tag, or Ok.
+  Status takeReport() {
+    for (int r = 0; r < nranks_; ++r) {
+      void*& req = controlReqs_[static_cast<size_t>(r)];
+      if (req == nullptr) continue;
+      int done = 0;
+      size_t bytes = 0;
+      int rc = ops_->test(ctx_, req, &done, &bytes);
+      if (rc != WEFT_TP_SUCCESS) {
+        // The connection closed: the peer destroyed its communicator, or died. Not an error by
+        // itself (a peer that is done may leave first); a message still needed from it fails on
+        // its own receive.
+        req = nullptr;
+        WEFT_INFO(kNet, "%s transport: rank %d closed its connection (%s)", ops_->name, r,
+                  ops_->last_error(ctx_));
+        continue;
+      }
+      if (done) {
+        req = nullptr;
+        const char* text = controlIn_[static_cast<size_t>(r)].data();
+        const std::string cause(text, strnlen(text, std::min(bytes, kControlBytes)));
+        return Status(weftRemoteError, strprintf("%s (reported by rank %d)", cause.c_str(), r))
+            .withCause(cause);
+      }
+    }
+    return Status::Ok();
+  }
+
   // Records the first failure: the operation, the peer and the plugin's own explanation.
   void fail(int rc, int peer, const char* what, const char* detail = nullptr) {
     if (!error_.ok()) return;
@@ -302,7 +309,8 @@ class NetTransport final : public Transport {
   std::vector<void*> controlReqs_;
   char controlOut_[kControlBytes] = {};
   bool poisoned_ = false;
-  Status error_;
+  Status error_;     // the first request that failed here
+  Status reported_;  // the first failure a peer reported
 };
 
 Status NetTransport::init(uint64_t commId) {
