@@ -12,6 +12,21 @@
 
 namespace weft {
 
+struct AlgorithmInfo;
+
+// The two levels a hierarchical algorithm composes: ranks of one node, and ranks on different nodes.
+enum class Level : uint8_t { kIntra, kInter };
+
+// Picks the flat algorithm a hierarchical one runs over one level's sub-group (a sub-collective
+// whose CollDesc has the sub-group's rank and size). The tuner implements it with that level's
+// costs and WEFT_ALGO's per-level choices; it never returns a hierarchical algorithm, and returns
+// nullptr when nothing can run the sub-call (the builder then fails).
+class LevelChooser {
+ public:
+  virtual ~LevelChooser() = default;
+  virtual const AlgorithmInfo* choose(const CollDesc& sub, Level level) const = 0;
+};
+
 struct AlgorithmInfo {
   CollType coll;
   const char* name;         // as WEFT_ALGO spells it, lower case
@@ -25,6 +40,9 @@ struct AlgorithmInfo {
   // Estimated microseconds for the call over links costing `level` (desc.nranks >= 2). The
   // formula is stated in the algorithm's file header.
   double (*cost)(const CollDesc& desc, const LevelCost& level);
+  // Hierarchical algorithms only: the estimate over both levels' costs (flat algorithms are
+  // estimated with `cost` at the level the communicator spans, its slowest).
+  double (*hierCost)(const CollDesc& desc, const CostModel& model) = nullptr;
 };
 
 const std::vector<AlgorithmInfo>& algorithmTable();

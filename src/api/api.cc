@@ -180,6 +180,7 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
   d->rank = comm->rank;
   d->nranks = comm->nranks;
   d->peerAccess = comm->transport->peerMemory() != nullptr;
+  d->topo = &comm->layout;
   d->elemSize = weft::dtypeSize(dtype);
   const uint64_t factor =
       (type == CollType::kAllGather || type == CollType::kReduceScatter ||

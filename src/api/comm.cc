@@ -79,12 +79,17 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
                              std::unique_ptr<bootstrap::Bootstrap> bootstrap,
                              const CommOptions& options) {
   WEFT_ASSIGN_OR_RETURN(Tuner tuner, tunerFromConfig());
+  if (options.layout.nranks() != 0 && options.layout.nranks() != nranks)
+    return errorStatus(weftInternalError, "the layout describes %d ranks, the communicator has %d",
+                       options.layout.nranks(), nranks);
   auto comm = std::make_unique<weftComm>();
   comm->rank = rank;
   comm->nranks = nranks;
   comm->bootstrap = std::move(bootstrap);
   comm->transport = std::move(transport);
   comm->tuner = std::move(tuner);
+  comm->layout = options.layout.nranks() != 0 ? options.layout : CommLayout::flat(nranks);
+  comm->tuner.setInterNode(comm->layout.nnodes() > 1);
   WaitPolicy wait = options.wait;
   wait.cancel = &comm->cancel;
   comm->engine =

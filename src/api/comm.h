@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bootstrap/bootstrap.h"
+#include "core/layout.h"
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/transport.h"
@@ -35,6 +36,8 @@ struct weftComm {
   std::unique_ptr<weft::Transport> transport;
   std::unique_ptr<weft::Engine> engine;
   weft::Tuner tuner;
+  // Where the ranks are: nodes, local ranks, rails (one node when nothing else is known).
+  weft::CommLayout layout;
   // The tuner's last answer: a training loop repeats the same call, so the estimate is made once.
   weft::CollDesc lastDesc;
   const weft::AlgorithmInfo* lastAlgo = nullptr;
@@ -72,6 +75,8 @@ namespace weft {
 struct CommOptions {
   uint64_t chunkBytes = 128 * 1024;
   WaitPolicy wait;
+  // The ranks' layout over nodes; empty: all on one node.
+  CommLayout layout;
 };
 CommOptions commOptionsFromConfig();
 

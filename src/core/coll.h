@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <string>
 
+#include "core/layout.h"
 #include "weft/weft.h"
 
 namespace weft {
+
+class LevelChooser;  // algorithms/registry.h
 
 enum class CollType : uint8_t {
   kAllReduce = 0,
@@ -65,6 +68,12 @@ struct CollDesc {
   // Whether one-sided steps can run: every rank can reach every other's memory (the same on all
   // ranks of a communicator).
   bool peerAccess = false;
+  // Where the ranks are (nodes, local ranks, rails): the communicator's layout, or nullptr where
+  // none is known (every rank then counts as on one node). Hierarchical algorithms need it.
+  const CommLayout* topo = nullptr;
+  // How a hierarchical algorithm picks the flat algorithm of each level (the communicator's tuner),
+  // or nullptr for the algorithms' own defaults.
+  const LevelChooser* chooser = nullptr;
   // all-to-all-v: the arrays, a 64-bit hash of their contents (0 for other collectives), and the
   // elements the send and receive buffers span (the largest displacement + count).
   PeerLayout layout;

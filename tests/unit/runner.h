@@ -23,6 +23,7 @@ struct RunnerOptions {
   double timeoutSec = 60;
   std::string algo;                               // WEFT_ALGO grammar, e.g. "allreduce:ring"
   MemPeerAccess access = MemPeerAccess::kDirect;  // how one-sided steps reach peers' memory
+  CommLayout layout;  // the ranks' nodes (CommLayout::blocks({4, 4}), ...); empty: one node
 };
 
 // 1..33 ranks and 64: odd, prime and power-of-two sizes for every algorithm test.
@@ -52,6 +53,7 @@ inline void runRanks(int nranks, const std::function<void(int rank, weftComm_t c
   co.wait.timeoutSec = opt.timeoutSec;
   co.wait.spinUs = 20;
   co.wait.yieldUs = 100;
+  co.layout = opt.layout;
   for (int r = 0; r < nranks; ++r) {
     auto c = createComm(r, nranks, fabric.transportFor(r), nullptr, co);
     ASSERT_TRUE(c.ok()) << c.status().message();
@@ -60,6 +62,7 @@ inline void runRanks(int nranks, const std::function<void(int rank, weftComm_t c
       auto ov = parseAlgoOverride(opt.algo);
       ASSERT_TRUE(ov.ok()) << ov.status().message();
       c.value()->tuner = Tuner(ov.value());
+      c.value()->tuner.setInterNode(c.value()->layout.nnodes() > 1);
     }
   }
   std::vector<std::thread> threads;
