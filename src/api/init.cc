@@ -173,6 +173,7 @@ weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nrank
   weft::NetConfig net;
   net.slotBytes = shm.slotBytes;
   net.nslots = static_cast<int>(weft::config::intValue("WEFT_NET_NSLOTS"));
+  net.directBytes = static_cast<uint64_t>(weft::config::intValue("WEFT_NET_DIRECT_BYTES"));
   std::string reasons;
   for (const std::string& name : choice.nets) {
     auto t = weft::createNetTransport(name, rank, nranks, commId, remote, net, oob);

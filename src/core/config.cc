@@ -70,6 +70,11 @@ const std::vector<Param> kParams = {
     {"WEFT_NET_NSLOTS", Type::kInt, "8", "2..64",
      "Slots per network connection and direction: how many chunks may be in flight to one peer "
      "through a network plugin."},
+    {"WEFT_NET_DIRECT_BYTES", Type::kBytes, "256K", "0 (never), or bytes (suffix K, M, G)",
+     "Steps of at least this size go through a network plugin as one whole transfer, straight "
+     "from the sender's buffer into the receiver's (one rendezvous, no copies through slots); "
+     "smaller ones are cut into chunks and staged in slots. The sender decides, so ranks may "
+     "differ."},
     {"WEFT_OFI_PROVIDER", Type::kString, "", "libfabric provider name, e.g. tcp;ofi_rxm, shm",
      "The libfabric provider the ofi plugin uses (FI_PROVIDER also works). Unset: the first "
      "provider with reliable tagged messages, skipping sockets and udp."},

@@ -156,25 +156,40 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   Endpoint* out = op.sendPeer >= 0 ? a.endpoints[op.sendPeer] : nullptr;
 
   const void* inData = nullptr;
+  size_t transfer = SIZE_MAX;  // the whole transfer this chunk arrived in, if any
+  bool inPlace = false;        // ... received straight into op.dst
   if (in != nullptr) {
     size_t bytes = 0;
     MsgTag tag;
     inData = in->recvBegin(&bytes, &tag);
     if (inData == nullptr) return Outcome::kNotReady;
     WEFT_TRY(checkTag(a, op, bytes, tag));
+    Endpoint::DirectInfo di;
+    if (in->directInfo(&di)) {
+      WEFT_ASSIGN_OR_RETURN(inData, receiveDirect(a, id, in, di, &transfer, &inPlace));
+      if (inData == nullptr) return Outcome::kNotReady;
+    }
   }
   void* outData = nullptr;
   if (out != nullptr) {
     outData = out->sendBegin();
     if (outData == nullptr) return Outcome::kNotReady;
   }
+  const MsgTag outTag = out != nullptr
+                            ? MsgTag{a.peerSeq[static_cast<size_t>(op.sendPeer)], op.sendIndex,
+                                     part.signature, msgBytesTag(op.msgBytes)}
+                            : MsgTag{};
 
   switch (op.kind) {
-    case StepKind::kSend:
+    case StepKind::kSend: {
+      bool direct = false;
+      WEFT_ASSIGN_OR_RETURN(Outcome o, sendDirect(a, id, out, outTag, &direct));
+      if (direct) return o;
       copyBytes(outData, at(a, op.src), n);
       break;
+    }
     case StepKind::kRecv:
-      copyOut(part, op.dst, at(a, op.dst), inData, n);
+      if (!inPlace) copyOut(part, op.dst, at(a, op.dst), inData, n);
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kRecvReduce:
@@ -215,11 +230,164 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       break;
     }
   }
-  if (out != nullptr)
-    out->sendEnd(n, MsgTag{a.peerSeq[static_cast<size_t>(op.sendPeer)], op.sendIndex,
-                           part.signature, msgBytesTag(op.msgBytes)});
+  if (out != nullptr) out->sendEnd(n, outTag);
   if (in != nullptr) in->recvEnd();
+  if (transfer != SIZE_MAX) consumedDirect(transfer);
   return Outcome::kDone;
+}
+
+uint32_t Executor::chunksOf(const ExecArgs& a, const PlanOp& op) const {
+  if (op.msgBytes == 0) return 1;
+  return static_cast<uint32_t>((op.msgBytes + a.plan->chunkBytes - 1) / a.plan->chunkBytes);
+}
+
+// Whether every chunk of op's step may run now (the ops of a step are consecutive).
+bool Executor::chunksReady(const ExecArgs& a, uint32_t id) const {
+  const PlanOp& op = a.plan->ops[id];
+  const uint32_t first = id - op.chunk, n = chunksOf(a, op);
+  for (uint32_t k = first; k < first + n; ++k)
+    if (deps_[k] != 0) return false;
+  return true;
+}
+
+// A Send chunk whose step goes, or may go, as one whole transfer: the step's first chunk posts the
+// transfer when the transport offers one for its size and the whole step is ready; every chunk
+// then publishes its announcement in its slot and completes with the transfer. *handled is false
+// when the chunk takes the slot path.
+Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, Endpoint* out,
+                                               const MsgTag& tag, bool* handled) {
+  const PlanOp& op = a.plan->ops[id];
+  *handled = false;
+  Transfer* t = nullptr;
+  for (Transfer& x : transfers_)
+    if (x.sending && x.step == op.step && x.peer == op.sendPeer) t = &x;
+  if (t == nullptr) {
+    if (op.chunk != 0 || op.msgBytes < out->directThreshold() || !chunksReady(a, id))
+      return Outcome::kDone;
+    WEFT_ASSIGN_OR_RETURN(uint64_t tid, out->postSendDirect(at(a, op.src), op.msgBytes));
+    Transfer fresh;
+    fresh.ep = out;
+    fresh.id = tid;
+    fresh.peer = op.sendPeer;
+    fresh.step = op.step;
+    fresh.chunks = chunksOf(a, op);
+    fresh.sending = true;
+    transfers_.push_back(std::move(fresh));
+    t = &transfers_.back();
+  }
+  *handled = true;
+  const PlanOp& first = a.plan->ops[id - op.chunk];
+  out->sendEndDirect(t->id, op.src.offset - first.src.offset, op.bytes, op.msgBytes, tag);
+  ++t->handled;
+  if (!t->done) {
+    WEFT_ASSIGN_OR_RETURN(t->done, out->testDirect(t->id, true));
+  }
+  if (!t->done) {
+    t->waiting.push_back(id);
+    return Outcome::kDeferred;
+  }
+  for (uint32_t w : t->waiting)
+    complete(a, w);
+  t->waiting.clear();
+  if (t->handled == t->chunks) transfers_.erase(transfers_.begin() + (t - transfers_.data()));
+  return Outcome::kDone;
+}
+
+Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endpoint* in,
+                                            const Endpoint::DirectInfo& di, size_t* transfer,
+                                            bool* inPlace) {
+  const PlanOp& op = a.plan->ops[id];
+  size_t ti = 0;
+  while (ti < transfers_.size() && (transfers_[ti].sending || transfers_[ti].peer != op.recvPeer ||
+                                    transfers_[ti].id != di.id))
+    ++ti;
+  if (ti == transfers_.size()) {
+    if (di.offset != 0 || op.chunk != 0 || di.total != op.msgBytes)
+      return errorStatus(weftInternalError,
+                         "rank %d: %s: rank %d announced bytes %llu..%llu of a %llu-byte transfer "
+                         "where message %u (chunk %u of %llu bytes) begins",
+                         a.rank, a.what().c_str(), a.plan->peers[op.recvPeer].rank,
+                         static_cast<unsigned long long>(di.offset),
+                         static_cast<unsigned long long>(di.offset + op.bytes),
+                         static_cast<unsigned long long>(di.total), op.recvIndex, op.chunk,
+                         static_cast<unsigned long long>(op.msgBytes));
+    Transfer fresh;
+    fresh.ep = in;
+    fresh.id = di.id;
+    fresh.peer = op.recvPeer;
+    fresh.step = op.step;
+    fresh.chunks = chunksOf(a, op);
+    // Straight into the output when the step only receives and all of it may be written now;
+    // otherwise into staging, which the step's chunks then read as they would their slots.
+    char* dst = nullptr;
+    if (op.kind == StepKind::kRecv && chunksReady(a, id)) {
+      dst = at(a, op.dst);
+    } else {
+      size_t k = 0;
+      while (k < staging_.size() && stagingBusy_[k] != 0)
+        ++k;
+      if (k == staging_.size()) {
+        staging_.emplace_back();
+        stagingBusy_.push_back(0);
+      }
+      if (staging_[k].size() < di.total) staging_[k].resize(di.total);
+      stagingBusy_[k] = 1;
+      fresh.staging = static_cast<int>(k);
+      dst = staging_[k].data();
+    }
+    Status posted = in->postRecvDirect(di.id, dst, di.total);
+    if (!posted.ok()) {
+      if (fresh.staging >= 0) stagingBusy_[static_cast<size_t>(fresh.staging)] = 0;
+      return posted;
+    }
+    transfers_.push_back(std::move(fresh));
+  }
+  Transfer& t = transfers_[ti];
+  if (!t.done) {
+    WEFT_ASSIGN_OR_RETURN(t.done, in->testDirect(t.id, false));
+    if (!t.done) return static_cast<const char*>(nullptr);
+  }
+  *transfer = ti;
+  *inPlace = t.staging < 0;
+  if (*inPlace) return static_cast<const char*>(at(a, op.dst));
+  return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + di.offset);
+}
+
+void Executor::consumedDirect(size_t ti) {
+  Transfer& t = transfers_[ti];
+  if (++t.handled < t.chunks) return;
+  if (t.staging >= 0) stagingBusy_[static_cast<size_t>(t.staging)] = 0;
+  transfers_.erase(transfers_.begin() + static_cast<std::ptrdiff_t>(ti));
+}
+
+// Completes the chunks of whole transfers sent that have finished.
+Result<bool> Executor::pollTransfers(const ExecArgs& a) {
+  bool progressed = false;
+  for (size_t i = 0; i < transfers_.size();) {
+    Transfer& t = transfers_[i];
+    if (t.sending && !t.done && !t.waiting.empty()) {
+      WEFT_ASSIGN_OR_RETURN(t.done, t.ep->testDirect(t.id, true));
+    }
+    if (t.sending && t.done && !t.waiting.empty()) {
+      for (uint32_t id : t.waiting)
+        complete(a, id);
+      t.waiting.clear();
+      progressed = true;
+    }
+    if (t.sending && t.done && t.handled == t.chunks) {
+      transfers_.erase(transfers_.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    ++i;
+  }
+  return progressed;
+}
+
+// A call that failed leaves its transfers to the transport (which cancels them when it is
+// destroyed); the next call starts with none.
+void Executor::dropTransfers() {
+  transfers_.clear();
+  std::fill(stagingBusy_.begin(), stagingBusy_.end(), 0);
 }
 
 void Executor::complete(const ExecArgs& a, uint32_t id) {
@@ -246,7 +414,7 @@ Result<bool> Executor::pass(const ExecArgs& a) {
       WEFT_ASSIGN_OR_RETURN(Outcome o, runOp(a, id));
       if (o == Outcome::kNotReady) break;
       ++sendHead_[p];
-      complete(a, id);
+      if (o == Outcome::kDone) complete(a, id);
       progressed = true;
     }
     // Then the receiving side: it hands slots back and feeds fused sends.
@@ -267,6 +435,10 @@ Result<bool> Executor::pass(const ExecArgs& a) {
       complete(a, id);
       progressed = true;
     }
+  }
+  if (!transfers_.empty()) {
+    WEFT_ASSIGN_OR_RETURN(bool moved, pollTransfers(a));
+    progressed |= moved;
   }
   while (!ready_.empty()) {
     const uint32_t id = ready_.back();
@@ -307,6 +479,7 @@ Status Executor::run(const ExecArgs& a) {
   recvHead_.assign(plan.peers.size(), 0);
   ready_.assign(plan.initialReady.begin(), plan.initialReady.end());
   remaining_ = nops;
+  dropTransfers();
   if (a.window != nullptr) {
     const size_t entries = a.window->peers.size() * (a.window->tableBytes / sizeof(WindowEntry));
     windowPtr_.assign(entries, nullptr);

@@ -73,7 +73,9 @@ class Executor {
   Status run(const ExecArgs& args);
 
  private:
-  enum class Outcome { kNotReady, kDone };
+  // kDeferred: the op has gone out (its message slot is published) but completes later, when the
+  // whole transfer it is part of has.
+  enum class Outcome { kNotReady, kDone, kDeferred };
   Result<Outcome> runOp(const ExecArgs& a, uint32_t id);
   Status checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes, const MsgTag& tag) const;
   void complete(const ExecArgs& a, uint32_t id);
@@ -86,6 +88,32 @@ class Executor {
   Result<Remote> remote(const ExecArgs& a, const PlanOp& op);
   Status runOneSided(const ExecArgs& a, const PlanOp& op);
 
+  // Whole transfers (Endpoint::directThreshold): one per large step in flight.
+  struct Transfer {
+    Endpoint* ep = nullptr;
+    uint64_t id = 0;
+    int32_t peer = -1;     // Plan::peers index
+    uint32_t step = 0;     // the step it carries
+    uint32_t chunks = 0;   // the step's chunk count
+    uint32_t handled = 0;  // chunks announced (sending) or consumed (receiving)
+    bool sending = false;
+    bool done = false;
+    int staging = -1;               // receiving: index into staging_, or -1 when received in place
+    std::vector<uint32_t> waiting;  // sending: chunk ops that complete when the transfer does
+  };
+  uint32_t chunksOf(const ExecArgs& a, const PlanOp& op) const;
+  bool chunksReady(const ExecArgs& a, uint32_t id) const;
+  Result<Outcome> sendDirect(const ExecArgs& a, uint32_t id, Endpoint* out, const MsgTag& tag,
+                             bool* handled);
+  // The received bytes of an announced chunk once its transfer has arrived (nullptr meanwhile);
+  // *inPlace when they were received straight into the op's output.
+  Result<const char*> receiveDirect(const ExecArgs& a, uint32_t id, Endpoint* in,
+                                    const Endpoint::DirectInfo& di, size_t* transfer,
+                                    bool* inPlace);
+  void consumedDirect(size_t transfer);
+  Result<bool> pollTransfers(const ExecArgs& a);
+  void dropTransfers();
+
   std::vector<uint32_t> deps_;
   std::vector<uint32_t> sendHead_, recvHead_;
   std::vector<uint32_t> ready_;
@@ -93,6 +121,11 @@ class Executor {
   std::vector<char*> windowPtr_;  // per (peer slot, buffer): the peer's buffer mapped, or nullptr
   std::vector<uint8_t> windowResolved_;
   std::vector<char> bounce_;  // a peer's chunk read here before it is reduced
+  std::vector<Transfer> transfers_;
+  // Staging buffers for transfers received ahead of a reduction, kept between calls (a fresh page
+  // costs ~10 us to touch).
+  std::vector<std::vector<char>> staging_;
+  std::vector<uint8_t> stagingBusy_;
 };
 
 }  // namespace weft

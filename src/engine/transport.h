@@ -51,6 +51,61 @@ class Endpoint {
   // sender.
   virtual const void* recvBegin(size_t* bytes, MsgTag* tag) = 0;
   virtual void recvEnd() = 0;
+
+  // Whole transfers (network transports): a large step is moved as one message straight from the
+  // sender's buffer into the receiver's, with no slot copies and one rendezvous instead of one per
+  // chunk. The slot channel still carries, in message order, a short announcement for each chunk
+  // of the step (sendEndDirect), so that message numbering, tag checks and the matching of steps
+  // are those of the chunked path; the receiver learns from the announcement of the step's first
+  // chunk where the transfer is (directInfo) and posts its receive, into its output when the
+  // matching step is a plain receive, otherwise into a staging buffer the chunks are then read
+  // from. The sender alone decides (per step); the receiver follows the announcements.
+  //
+  // The smallest step worth a whole transfer, or UINT64_MAX where it is not offered.
+  virtual uint64_t directThreshold() const { return UINT64_MAX; }
+  // Posts `bytes` from `src` (valid until testDirect says the transfer is done) and returns the
+  // transfer's id.
+  virtual Result<uint64_t> postSendDirect(const void* src, uint64_t bytes) {
+    (void)src;
+    (void)bytes;
+    return Status(weftInternalError, "whole transfers are not offered by this transport");
+  }
+  // Publishes the slot from sendBegin as the announcement of `bytes` at `offset` of transfer `id`
+  // (of `total` bytes).
+  virtual void sendEndDirect(uint64_t id, uint64_t offset, size_t bytes, uint64_t total,
+                             const MsgTag& tag) {
+    (void)id;
+    (void)offset;
+    (void)total;
+    (void)bytes;
+    (void)tag;
+  }
+  // Whether the slot recvBegin returned announces part of a transfer (its bytes and tag are the
+  // chunk's), and which.
+  struct DirectInfo {
+    uint64_t id = 0;
+    uint64_t offset = 0;  // of this chunk within the transfer
+    uint64_t total = 0;   // the transfer's bytes
+  };
+  virtual bool directInfo(DirectInfo* out) const {
+    (void)out;
+    return false;
+  }
+  // Posts the receive of transfer `id` (announced by the peer) into `dst`.
+  virtual Status postRecvDirect(uint64_t id, void* dst, uint64_t bytes) {
+    (void)id;
+    (void)dst;
+    (void)bytes;
+    return Status(weftInternalError, "whole transfers are not offered by this transport");
+  }
+  // Whether a posted transfer (sent or received) has completed; its record is released when it
+  // has. An error names the peer.
+  // (Ids are the sender's: a transfer sent and one received may share one.)
+  virtual Result<bool> testDirect(uint64_t id, bool sending) {
+    (void)id;
+    (void)sending;
+    return Status(weftInternalError, "whole transfers are not offered by this transport");
+  }
 };
 
 // One buffer of a rank's window as its peers see it: where it is in the owner's address space and,

@@ -236,6 +236,16 @@ std::vector<NetCase> netCases() {
     out.push_back({"ofi_tcp_rxm", "ofi", "WEFT_OFI_PROVIDER='tcp;ofi_rxm' FI_TCP_IFACE=lo", n});
     out.push_back({"ofi_shm", "ofi", "WEFT_OFI_PROVIDER=shm", n});
   }
+  // Whole transfers for nearly every step (4 KiB and up: reductions read them from staging,
+  // receives get them in place), and none at all (every byte through slots).
+  for (int n : {2, 3}) {
+    out.push_back(
+        {"ucx_whole", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_NET_DIRECT_BYTES=4K", n});
+    out.push_back({"ofi_whole", "ofi",
+                   "WEFT_OFI_PROVIDER='tcp;ofi_rxm' FI_TCP_IFACE=lo WEFT_NET_DIRECT_BYTES=4K", n});
+    out.push_back(
+        {"ucx_slots", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_NET_DIRECT_BYTES=0", n});
+  }
   return out;
 }
 

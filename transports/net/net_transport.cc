@@ -15,21 +15,34 @@
 namespace weft {
 namespace {
 
-// Tags: the message's sequence number in the low 32 bits, its kind above.
+// Tags: the message's sequence number in the low 32 bits, its kind above. A whole transfer's
+// pieces (each at most the plugin's largest message) carry the transfer's id in bits 16..31 and the
+// piece's index below.
 constexpr uint64_t kKindShift = 32;
 constexpr uint64_t kData = 0;
 constexpr uint64_t kControl = 1;
+constexpr uint64_t kDirect = 2;
 uint64_t dataTag(uint64_t seq) {
   return (kData << kKindShift) | (seq & 0xffffffffu);
 }
 constexpr uint64_t kControlTag = kControl << kKindShift;
 constexpr size_t kControlBytes = 256;
+constexpr uint64_t kMaxPieces = 1u << 16;
+uint64_t directTag(uint64_t id, uint64_t piece) {
+  return (kDirect << kKindShift) | ((id & 0xffffu) << 16) | piece;
+}
 
-// What precedes a chunk in every slot.
+// What precedes a chunk in every slot. An announcement of part of a whole transfer carries no
+// payload: `bytes` is the chunk's size, and the transfer's id, the chunk's offset in it and its
+// total follow.
+constexpr uint64_t kFlagDirect = 1;
 struct WireHeader {
   MsgTag tag;
   uint64_t bytes;
-  uint64_t reserved;
+  uint64_t flags;
+  uint64_t directId;
+  uint64_t directOffset;
+  uint64_t directTotal;
 };
 constexpr size_t kHeaderBytes = 64;  // keeps the payload cache-line aligned
 static_assert(sizeof(WireHeader) <= kHeaderBytes);
@@ -88,12 +101,22 @@ class NetEndpoint final : public Endpoint {
   const void* recvBegin(size_t* bytes, MsgTag* tag) override;
   void recvEnd() override;
 
+  uint64_t directThreshold() const override;
+  Result<uint64_t> postSendDirect(const void* src, uint64_t bytes) override;
+  void sendEndDirect(uint64_t id, uint64_t offset, size_t bytes, uint64_t total,
+                     const MsgTag& tag) override;
+  bool directInfo(DirectInfo* out) const override;
+  Status postRecvDirect(uint64_t id, void* dst, uint64_t bytes) override;
+  Result<bool> testDirect(uint64_t id, bool sending) override;
+
   TrafficCounters counters;
 
  private:
   char* sendSlot(uint64_t i);
   char* recvSlot(uint64_t i);
   void post(uint64_t seq);
+  Status postDirect(bool sending, uint64_t id, char* buf, uint64_t bytes);
+  void publish(const WireHeader& h, size_t payload);
 
   NetTransport* t_;
   int peer_;
@@ -110,6 +133,20 @@ class NetEndpoint final : public Endpoint {
   bool recvReady_ = false;  // the head receive has arrived; its length and tag:
   size_t recvBytes_ = 0;
   MsgTag recvTag_;
+  bool recvDirect_ = false;  // ... and announces part of a whole transfer:
+  DirectInfo recvDirectInfo_;
+
+  // Whole transfers in flight, each posted as pieces of at most the plugin's largest message.
+  struct Direct {
+    uint64_t id = 0;
+    bool sending = false;
+    uint64_t bytes = 0;
+    void* mr = nullptr;  // registered for the transfer where the plugin needs it
+    std::vector<void*> reqs;
+    std::vector<uint64_t> pieceBytes;
+  };
+  std::vector<Direct> directs_;
+  uint64_t nextDirect_ = 0;
 
   friend class NetTransport;
 };
@@ -272,6 +309,7 @@ class NetTransport final : public Transport {
   const weft_transport_v1_t* ops() const { return ops_; }
   void* ctx() const { return ctx_; }
   const NetConfig& cfg() const { return cfg_; }
+  uint64_t maxMessage() const { return caps_.max_message_bytes; }
   bool mrLocal() const { return (caps_.flags & WEFT_TP_CAP_MR_LOCAL) != 0; }
 
  private:
@@ -466,20 +504,146 @@ void* NetEndpoint::sendBegin() {
 }
 
 void NetEndpoint::sendEnd(size_t bytes, const MsgTag& tag) {
-  char* slot = sendSlot(sendHead_);
   WireHeader h{};
   h.tag = tag;
   h.bytes = bytes;
+  publish(h, bytes);
+  counters.countSend(bytes);
+}
+
+uint64_t NetEndpoint::directThreshold() const {
+  const uint64_t min = t_->cfg().directBytes;
+  return min == 0 ? UINT64_MAX : min;
+}
+
+void NetEndpoint::publish(const WireHeader& h, size_t payload) {
+  char* slot = sendSlot(sendHead_);
   std::memcpy(slot, &h, sizeof h);
   void** req = &sendReqs_[sendHead_ % n_];
   int rc =
-      t_->ops()->isend(t_->ctx(), ep_, slot, kHeaderBytes + bytes, mr_, dataTag(sendHead_), req);
+      t_->ops()->isend(t_->ctx(), ep_, slot, kHeaderBytes + payload, mr_, dataTag(sendHead_), req);
   if (rc != WEFT_TP_SUCCESS) {
     *req = nullptr;
     t_->fail(rc, peer_, "sending to");
   }
   ++sendHead_;
+}
+
+Status NetEndpoint::postDirect(bool sending, uint64_t id, char* buf, uint64_t bytes) {
+  const weft_transport_v1_t* ops = t_->ops();
+  const uint64_t piece = std::max<uint64_t>(t_->maxMessage(), 1);
+  const uint64_t pieces = bytes == 0 ? 1 : 1 + (bytes - 1) / piece;  // piece may be UINT64_MAX
+  if (pieces > kMaxPieces)
+    return errorStatus(weftInvalidUsage,
+                       "%s: a transfer of %llu bytes to or from rank %d needs more than %llu "
+                       "messages of at most %llu bytes",
+                       ops->name, static_cast<unsigned long long>(bytes), peer_,
+                       static_cast<unsigned long long>(kMaxPieces),
+                       static_cast<unsigned long long>(piece));
+  Direct d;
+  d.id = id;
+  d.sending = sending;
+  d.bytes = bytes;
+  if (t_->mrLocal() && bytes > 0) {
+    int rc = ops->reg_mem(t_->ctx(), buf, bytes, WEFT_TP_MEM_HOST, &d.mr);
+    if (rc != WEFT_TP_SUCCESS)
+      return errorStatus(weftSystemError, "%s: cannot register %llu bytes for rank %d: %s",
+                         ops->name, static_cast<unsigned long long>(bytes), peer_,
+                         ops->last_error(t_->ctx()));
+  }
+  for (uint64_t k = 0; k < pieces; ++k) {
+    const uint64_t off = k * piece, len = std::min(piece, bytes - off);
+    void* req = nullptr;
+    int rc = sending ? ops->isend(t_->ctx(), ep_, buf + off, len, d.mr, directTag(id, k), &req)
+                     : ops->irecv(t_->ctx(), ep_, buf + off, len, d.mr, directTag(id, k), &req);
+    if (rc != WEFT_TP_SUCCESS) {
+      t_->fail(rc, peer_, sending ? "sending to" : "receiving from");
+      // Pieces already posted stay with the plugin, which cancels them when it is finalized.
+      return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
+                         "%s: cannot post a %llu-byte transfer %s rank %d: %s", ops->name,
+                         static_cast<unsigned long long>(bytes), sending ? "to" : "from", peer_,
+                         ops->last_error(t_->ctx()));
+    }
+    d.reqs.push_back(req);
+    d.pieceBytes.push_back(len);
+  }
+  directs_.push_back(std::move(d));
+  return Status::Ok();
+}
+
+Result<uint64_t> NetEndpoint::postSendDirect(const void* src, uint64_t bytes) {
+  const uint64_t id = nextDirect_++ & 0xffffu;
+  // The plugin only reads a send buffer; the ABI's pointer is const for isend.
+  WEFT_TRY(postDirect(true, id, static_cast<char*>(const_cast<void*>(src)), bytes));
   counters.countSend(bytes);
+  --counters.messagesSent;  // the announcements count the messages
+  return id;
+}
+
+void NetEndpoint::sendEndDirect(uint64_t id, uint64_t offset, size_t bytes, uint64_t total,
+                                const MsgTag& tag) {
+  WireHeader h{};
+  h.tag = tag;
+  h.bytes = bytes;
+  h.flags = kFlagDirect;
+  h.directId = id;
+  h.directOffset = offset;
+  h.directTotal = total;
+  publish(h, 0);
+  ++counters.messagesSent;
+}
+
+bool NetEndpoint::directInfo(DirectInfo* out) const {
+  if (!recvReady_ || !recvDirect_) return false;
+  *out = recvDirectInfo_;
+  return true;
+}
+
+Status NetEndpoint::postRecvDirect(uint64_t id, void* dst, uint64_t bytes) {
+  return postDirect(false, id, static_cast<char*>(dst), bytes);
+}
+
+Result<bool> NetEndpoint::testDirect(uint64_t id, bool sending) {
+  size_t i = 0;
+  while (i < directs_.size() && (directs_[i].id != id || directs_[i].sending != sending))
+    ++i;
+  if (i == directs_.size())
+    return errorStatus(weftInternalError, "%s: no transfer %llu with rank %d", t_->ops()->name,
+                       static_cast<unsigned long long>(id), peer_);
+  Direct& d = directs_[i];
+  t_->progress();
+  bool all = true;
+  for (size_t k = 0; k < d.reqs.size(); ++k) {
+    if (d.reqs[k] == nullptr) continue;
+    int done = 0;
+    size_t got = 0;
+    int rc = t_->ops()->test(t_->ctx(), d.reqs[k], &done, &got);
+    if (rc != WEFT_TP_SUCCESS) {
+      d.reqs[k] = nullptr;
+      t_->fail(rc, peer_, d.sending ? "sending to" : "receiving from");
+      return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
+                         "%s: a %llu-byte transfer %s rank %d failed: %s", t_->ops()->name,
+                         static_cast<unsigned long long>(d.bytes), d.sending ? "to" : "from", peer_,
+                         t_->ops()->last_error(t_->ctx()));
+    }
+    if (!done) {
+      all = false;
+      continue;
+    }
+    d.reqs[k] = nullptr;
+    if (!d.sending && got != d.pieceBytes[k])
+      return errorStatus(weftInvalidUsage,
+                         "%s: rank %d sent %zu bytes where a piece of %llu was expected (a "
+                         "transfer of %llu bytes)",
+                         t_->ops()->name, peer_, got,
+                         static_cast<unsigned long long>(d.pieceBytes[k]),
+                         static_cast<unsigned long long>(d.bytes));
+  }
+  if (!all) return false;
+  if (!d.sending) counters.countReceive(d.bytes), --counters.messagesReceived;
+  if (d.mr != nullptr) t_->ops()->dereg_mem(t_->ctx(), d.mr);
+  directs_.erase(directs_.begin() + static_cast<std::ptrdiff_t>(i));
+  return true;
 }
 
 const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
@@ -500,7 +664,11 @@ const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
     req = nullptr;
     WireHeader h;
     std::memcpy(&h, slot, sizeof h);
-    if (got < kHeaderBytes || h.bytes != got - kHeaderBytes || h.bytes > t_->cfg().slotBytes) {
+    recvDirect_ = got == kHeaderBytes && (h.flags & kFlagDirect) != 0;
+    if (recvDirect_) {
+      recvDirectInfo_ = DirectInfo{h.directId, h.directOffset, h.directTotal};
+    } else if (got < kHeaderBytes || h.bytes != got - kHeaderBytes ||
+               h.bytes > t_->cfg().slotBytes) {
       t_->fail(WEFT_TP_ERR_INTERNAL, peer_, "receiving from",
                "a message whose length disagrees with its header (different WEFT_CHUNK_SIZE on "
                "the two ranks?)");
@@ -517,7 +685,10 @@ const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
 
 void NetEndpoint::recvEnd() {
   recvReady_ = false;
-  counters.countReceive(recvBytes_);
+  if (recvDirect_)
+    ++counters.messagesReceived;  // its bytes are counted with the transfer
+  else
+    counters.countReceive(recvBytes_);
   post(recvHead_ + n_);
   ++recvHead_;
 }

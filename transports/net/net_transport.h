@@ -25,6 +25,9 @@ namespace weft {
 struct NetConfig {
   size_t slotBytes = 128 * 1024;  // payload per slot (WEFT_CHUNK_SIZE)
   int nslots = 8;                 // per peer and direction (WEFT_NET_NSLOTS)
+  // Steps of at least this many bytes go as one whole transfer straight between the ranks'
+  // buffers (Endpoint::directThreshold); 0: never.
+  uint64_t directBytes = 256 * 1024;
 };
 
 // Collective over all `nranks` ranks (each must call it with the same plugin): loads the plugin
