@@ -181,6 +181,7 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
   d->nranks = comm->nranks;
   d->peerAccess = comm->transport->peerMemory() != nullptr;
   d->topo = &comm->layout;
+  d->chooser = comm->tuner.chooserFor(type);
   d->elemSize = weft::dtypeSize(dtype);
   const uint64_t factor =
       (type == CollType::kAllGather || type == CollType::kReduceScatter ||

@@ -90,6 +90,7 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
   comm->tuner = std::move(tuner);
   comm->layout = options.layout.nranks() != 0 ? options.layout : CommLayout::flat(nranks);
   comm->tuner.setInterNode(comm->layout.nnodes() > 1);
+  comm->places = options.places;
   WaitPolicy wait = options.wait;
   wait.cancel = &comm->cancel;
   comm->engine =

@@ -18,6 +18,18 @@
 #include "engine/transport.h"
 #include "tuner/tuner.h"
 
+namespace weft {
+// Where one rank runs, as it said at init (weft-info --comm prints them).
+struct RankPlace {
+  std::string host;
+  int numa = -1;
+  std::string binding;  // cpulist
+  std::string nic;      // nearest NIC's name
+  std::string accel;    // nearest accelerator
+};
+
+}  // namespace weft
+
 struct weftRequest {
   weftComm* comm = nullptr;
   std::vector<weft::OpCall> calls;
@@ -38,6 +50,7 @@ struct weftComm {
   weft::Tuner tuner;
   // Where the ranks are: nodes, local ranks, rails (one node when nothing else is known).
   weft::CommLayout layout;
+  std::vector<weft::RankPlace> places;
   // The tuner's last answer: a training loop repeats the same call, so the estimate is made once.
   weft::CollDesc lastDesc;
   const weft::AlgorithmInfo* lastAlgo = nullptr;
@@ -77,6 +90,7 @@ struct CommOptions {
   WaitPolicy wait;
   // The ranks' layout over nodes; empty: all on one node.
   CommLayout layout;
+  std::vector<RankPlace> places;  // per rank; may be empty (the in-memory runner)
 };
 CommOptions commOptionsFromConfig();
 

@@ -14,6 +14,7 @@
 #include "bootstrap/bootstrap.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "topology/node_topology.h"
 #include "transports/net/net_transport.h"
 #include "transports/net/routed_transport.h"
 #include "transports/shm/shm_transport.h"
@@ -42,7 +43,44 @@ struct PeerInfo {
   uint64_t commId;
   int32_t pid;
   int32_t version;
+  int32_t numa;  // the NUMA node this process is bound inside, -1 when none or unknown
+  int32_t reserved;
+  char binding[64];  // this process's CPUs (a cpulist, cut short if longer)
+  char nic[32];      // the NIC nearest to its NUMA node: its interface or verbs name, or bus id
+  char accel[32];    // the accelerator nearest to it: "gpu 0000:3b:00.0", ...
 };
+
+// This node's topology, read once per process (tens of milliseconds with hwloc): every
+// communicator of the process shares it. A failure (WEFT_TOPO_FILE unreadable) is returned to every
+// init.
+const weft::Result<weft::topo::NodeTopology>& nodeTopology() {
+  static const weft::Result<weft::topo::NodeTopology> topo = weft::topo::discoverTopology();
+  return topo;
+}
+
+std::string deviceName(const weft::topo::PciDevice* d) {
+  if (d == nullptr) return "";
+  using weft::topo::OsDeviceType;
+  for (OsDeviceType t : {OsDeviceType::kOpenFabrics, OsDeviceType::kNetwork, OsDeviceType::kGpu,
+                         OsDeviceType::kCoproc}) {
+    std::string n = d->osName(t);
+    if (!n.empty()) return n;
+  }
+  return std::string(weft::topo::deviceKindName(d->kind)) + " " + d->busId;
+}
+
+void placeInfo(const weft::topo::NodeTopology& topo, PeerInfo* info) {
+  info->numa = topo.boundNuma;
+  std::snprintf(info->binding, sizeof info->binding, "%s", topo.binding.c_str());
+  std::snprintf(info->nic, sizeof info->nic, "%s",
+                deviceName(topo.nearestNic(topo.boundNuma)).c_str());
+  const weft::topo::PciDevice* acc = topo.nearestAccelerator(topo.boundNuma);
+  std::snprintf(
+      info->accel, sizeof info->accel, "%s",
+      acc == nullptr
+          ? ""
+          : (std::string(weft::topo::deviceKindName(acc->kind)) + " " + acc->busId).c_str());
+}
 
 PeerInfo localInfo() {
   PeerInfo info;
@@ -62,6 +100,7 @@ PeerInfo localInfo() {
                   static_cast<uint64_t>(time(nullptr));
   info.pid = getpid();
   info.version = WEFT_VERSION_CODE;
+  info.numa = -1;
   return info;
 }
 
@@ -87,6 +126,17 @@ Layout hostLayout(const std::vector<PeerInfo>& infos, int rank) {
   for (size_t r = 0; r < infos.size(); ++r)
     if (hostOf[r] == l.host) l.localRanks.push_back(static_cast<int>(r));
   return l;
+}
+
+// The communicator's layout: nodes from the host keys, NUMA groups from each rank's binding.
+weft::CommLayout commLayout(const std::vector<PeerInfo>& infos) {
+  std::vector<std::string> keys;
+  std::vector<int> numa;
+  for (const PeerInfo& p : infos) {
+    keys.emplace_back(p.hostKey, strnlen(p.hostKey, sizeof p.hostKey));
+    numa.push_back(p.numa);
+  }
+  return weft::CommLayout(keys, numa);
 }
 
 // WEFT_TRANSPORT: whether shared memory carries local peers, and the network plugins to try.
@@ -217,7 +267,10 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::bootstrap::Bootstrap> boot,
                         weft::bootstrap::Bootstrap::create(id, rank, nranks));
   std::vector<PeerInfo> infos(static_cast<size_t>(nranks));
+  const auto& topo = nodeTopology();
+  if (!topo.ok()) return topo.status();
   infos[static_cast<size_t>(rank)] = localInfo();
+  placeInfo(*topo, &infos[static_cast<size_t>(rank)]);
   WEFT_TRY(boot->allgather(infos.data(), sizeof(PeerInfo)));
   for (int r = 0; r < nranks; ++r) {
     const PeerInfo& p = infos[static_cast<size_t>(r)];
@@ -230,6 +283,13 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
                         makeTransport(rank, nranks, infos, layout, oob));
   weft::CommOptions options = weft::commOptionsFromConfig();
+  options.layout = commLayout(infos);
+  for (const PeerInfo& p : infos)
+    options.places.push_back(
+        weft::RankPlace{std::string(p.host, strnlen(p.host, sizeof p.host)), p.numa,
+                        std::string(p.binding, strnlen(p.binding, sizeof p.binding)),
+                        std::string(p.nic, strnlen(p.nic, sizeof p.nic)),
+                        std::string(p.accel, strnlen(p.accel, sizeof p.accel))});
   // More ranks on this host than CPUs to run them: spinning only delays the peer that shares the
   // CPU, so yield almost at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
   // otherwise.

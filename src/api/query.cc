@@ -75,6 +75,7 @@ weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_
     d.root = rooted(type) ? 0 : -1;
     d.peerAccess = comm->transport->peerMemory() != nullptr;  // as the API's calls describe it
     d.topo = &comm->layout;
+    d.chooser = comm->tuner.chooserFor(type);
     if (type == CollType::kSend || type == CollType::kRecv)
       d.peer = (comm->rank + 1) % comm->nranks;
     if (count >

@@ -81,6 +81,16 @@ const std::vector<Param> kParams = {
     {"WEFT_OFI_DOMAIN", Type::kString, "", "libfabric domain name, e.g. lo, eth0, mlx5_0",
      "Restricts the ofi plugin to one libfabric domain (for tcp, an interface); unset: the "
      "provider's first."},
+    {"WEFT_TOPO_FILE", Type::kString, "", "path to an hwloc XML export or synthetic description",
+     "Describes this node from a file instead of discovering it: an hwloc XML export (lstopo "
+     "node.xml, or what WEFT_TOPO_DUMP_FILE wrote) or, when the file does not start with <, an "
+     "hwloc synthetic description such as pack:2 numa:2 core:4 pu:1. For tests and for machines "
+     "whose firmware misreports locality. Needs hwloc; a file that cannot be read is an error "
+     "naming it and hwloc's reason."},
+    {"WEFT_TOPO_DUMP_FILE", Type::kString, "", "path; %h = host name, %p = pid",
+     "Writes the node topology weft found (discovered or read from WEFT_TOPO_FILE) to this file "
+     "as hwloc XML, which lstopo and WEFT_TOPO_FILE read back. Needs hwloc: without it, setting "
+     "the variable is an error."},
     {"WEFT_HOST_ID", Type::kString, "", "any string",
      "This process's host identity, overriding host name and boot id: ranks with the same value "
      "share memory, others talk through a network transport (tests pose as several nodes)."},

@@ -17,15 +17,20 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
+// Splits at `sep` outside parentheses (hier(intra=a,inter=b) stays one token).
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
-  size_t pos = 0;
-  for (;;) {
-    const size_t end = s.find(sep, pos);
-    out.push_back(trim(s.substr(pos, end == std::string::npos ? std::string::npos : end - pos)));
-    if (end == std::string::npos) return out;
-    pos = end + 1;
+  size_t start = 0;
+  int depth = 0;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i < s.size() && s[i] == '(') ++depth;
+    if (i < s.size() && s[i] == ')' && depth > 0) --depth;
+    if (i == s.size() || (s[i] == sep && depth == 0)) {
+      out.push_back(trim(s.substr(start, i - start)));
+      start = i + 1;
+    }
   }
+  return out;
 }
 
 std::string join(const std::vector<std::string>& parts) {
@@ -186,6 +191,13 @@ class ClauseParser {
                         : "empty algorithm name in the list after \"" + after + "\"");
       if (looksLikeRange(name))
         return fail("size range \"" + name + "\" has no algorithm (write " + name + ":algo)");
+      const size_t paren = name.find('(');
+      if (paren != std::string::npos) {
+        WEFT_TRY(parseLevels(c, name.substr(paren)));
+        name = trim(name.substr(0, paren));
+        if (strcasecmp(name.c_str(), "hier") != 0)
+          return fail("\"" + name + "(...)\": only hier takes level choices");
+      }
       const AlgorithmInfo* a = findAlgorithm(static_cast<CollType>(c), name);
       if (a == nullptr)
         return fail("unknown algorithm \"" + name + "\" for " + collName(static_cast<CollType>(c)) +
@@ -193,6 +205,39 @@ class ClauseParser {
       if (std::find(rule->algos.begin(), rule->algos.end(), a) == rule->algos.end())
         rule->algos.push_back(a);
     }
+    return Status::Ok();
+  }
+
+  // "(intra=NAME,inter=NAME)" after hier in collective c's list.
+  Status parseLevels(int c, const std::string& text) const {
+    if (text.size() < 2 || text.back() != ')')
+      return fail("\"hier" + text + "\" is malformed: write hier(intra=ALGO,inter=ALGO)");
+    LevelChoice choice;
+    choice.clause = clause_;
+    for (const std::string& item : split(text.substr(1, text.size() - 2), ',')) {
+      const size_t eq = item.find('=');
+      const std::string level = trim(item.substr(0, eq));
+      const int l = strcasecmp(level.c_str(), "intra") == 0   ? static_cast<int>(Level::kIntra)
+                    : strcasecmp(level.c_str(), "inter") == 0 ? static_cast<int>(Level::kInter)
+                                                              : -1;
+      if (eq == std::string::npos || l < 0)
+        return fail("\"" + item + "\" in hier(...) is not intra=ALGO or inter=ALGO");
+      if (!choice.name[l].empty()) return fail("hier(...) gives " + level + " twice");
+      const std::string name = trim(item.substr(eq + 1));
+      bool known = false;
+      for (const AlgorithmInfo& a : algorithmTable())
+        known |= a.hierCost == nullptr && strcasecmp(a.name, name.c_str()) == 0;
+      if (!known)
+        return fail("unknown algorithm \"" + name + "\" for the " + level +
+                    "-node level of hier (accepted: " + acceptedAlgorithms(-1) + ")");
+      choice.name[l] = name;
+    }
+    LevelChoice& have = ov_->levels[c];
+    if (have.any() && (strcasecmp(have.name[0].c_str(), choice.name[0].c_str()) != 0 ||
+                       strcasecmp(have.name[1].c_str(), choice.name[1].c_str()) != 0))
+      return fail("its hier(...) level choices differ from those of clause \"" + have.clause +
+                  "\": a collective's hierarchical algorithm has one set");
+    have = choice;
     return Status::Ok();
   }
 
@@ -209,6 +254,9 @@ class ClauseParser {
         names[i] = trim(names[i].substr(1));
       }
       if (names[i].empty()) return fail("empty algorithm name");
+      if (names[i].find('(') != std::string::npos)
+        return fail("\"" + names[i] +
+                    "\" needs a collective in front of it (e.g. allreduce:" + names[i] + ")");
       bool known = false;
       for (const AlgorithmInfo& a : algorithmTable())
         known |= strcasecmp(a.name, names[i].c_str()) == 0;
@@ -270,13 +318,17 @@ const AlgoRule* AlgoOverride::ruleFor(CollType type, uint64_t bytes) const {
 bool AlgoOverride::empty() const {
   for (const CollRules& cr : colls)
     if (cr.any()) return false;
+  for (const LevelChoice& lc : levels)
+    if (lc.any()) return false;
   return true;
 }
 
 AlgoOverride AlgoOverride::merge(const AlgoOverride& over, const AlgoOverride& under) {
   AlgoOverride out;
-  for (int c = 0; c < kNumColls; ++c)
+  for (int c = 0; c < kNumColls; ++c) {
     out.colls[c] = over.colls[c].any() ? over.colls[c] : under.colls[c];
+    out.levels[c] = over.levels[c].any() ? over.levels[c] : under.levels[c];
+  }
   return out;
 }
 

@@ -6,6 +6,8 @@
 //           | coll ":" list               that collective, every size
 //           | coll ":" range ":" list ("," range ":" list)*   that collective, per size range
 //   list   := ["^"] algo ("," algo)*      "^" excludes the algorithms listed instead
+//   algo   := name | "hier(" level ("," level)* ")"   a hierarchical algorithm and, optionally,
+//   level  := ("intra" | "inter") "=" name              the flat algorithm each level runs
 //   range  := size "-" (size | "inf")     [lo, hi) in bytes of CollDesc::bytes(): the count
 //                                         argument of the call times the element size
 //   size   := integer with an optional K, M or G suffix (powers of 1024)
@@ -55,9 +57,19 @@ struct CollRules {
   bool any() const { return hasWhole || !ranges.empty(); }
 };
 
+// What hier(intra=...,inter=...) asked of one collective's hierarchical algorithm: the flat
+// algorithm by name for each level (empty: the tuner's choice). A name applies to each
+// sub-collective of its level that has an algorithm of that name; the others are the tuner's.
+struct LevelChoice {
+  std::string name[2];  // indexed by Level
+  std::string clause;   // where it was written, for messages
+  bool any() const { return !name[0].empty() || !name[1].empty(); }
+};
+
 // A parsed WEFT_ALGO (or a tuning file's algo key).
 struct AlgoOverride {
   CollRules colls[static_cast<int>(CollType::kCount)];
+  LevelChoice levels[static_cast<int>(CollType::kCount)];
 
   // The rule for a call of `bytes` bytes of collective `type`, or nullptr: the tuner is free.
   const AlgoRule* ruleFor(CollType type, uint64_t bytes) const;
@@ -70,7 +82,9 @@ struct AlgoOverride {
 // Parses the grammar above. Errors are weftInvalidArgument:
 //   `<source>: clause "<clause>": <problem>`
 // where the problem is an unknown collective, an unknown algorithm (naming the collective and the
-// accepted names), a malformed or empty size range, overlapping ranges, or a misplaced "^".
+// accepted names), a malformed or empty size range, overlapping ranges, a misplaced "^", or a
+// malformed hier(...) (an unknown level or algorithm, a level given twice, level choices that
+// differ between two clauses of one collective).
 // `source` names where the text came from ("WEFT_ALGO" by default).
 Result<AlgoOverride> parseAlgoOverride(const std::string& text,
                                        const std::string& source = "WEFT_ALGO");

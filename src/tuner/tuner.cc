@@ -1,5 +1,7 @@
 #include "tuner/tuner.h"
 
+#include <strings.h>
+
 #include <mutex>
 #include <set>
 #include <tuple>
@@ -46,8 +48,26 @@ double estimateUs(const AlgorithmInfo& algo, const CollDesc& d, const LevelCost&
 }
 
 double estimateUs(const AlgorithmInfo& algo, const CollDesc& d, const CostModel& m) {
-  // Every rank is on one node until the topology layer says otherwise.
-  return estimateUs(algo, d, m.intra);
+  if (algo.hierCost != nullptr && d.nranks > 1) return algo.hierCost(d, m);
+  const bool inter = d.topo != nullptr && d.topo->nnodes() > 1;
+  return estimateUs(algo, d, inter ? m.inter : m.intra);
+}
+
+const AlgorithmInfo* TunerLevelChooser::choose(const CollDesc& sub, Level level) const {
+  const LevelCost& cost = level == Level::kIntra ? model_.intra : model_.inter;
+  const std::string& wanted = choice_.name[static_cast<int>(level)];
+  const AlgorithmInfo* best = nullptr;
+  double bestUs = 0;
+  for (const AlgorithmInfo* a : algorithmsFor(sub.type)) {
+    if (a->hierCost != nullptr || !a->canRun(sub)) continue;
+    if (!wanted.empty() && strcasecmp(a->name, wanted.c_str()) == 0) return a;
+    const double us = estimateUs(*a, sub, cost);
+    if (best == nullptr || us < bestUs) {
+      best = a;
+      bestUs = us;
+    }
+  }
+  return best;
 }
 
 std::string Explanation::statusOf(const Candidate& c) const {
@@ -108,7 +128,9 @@ Explanation decide(std::span<const AlgorithmInfo* const> algos, const CollDesc& 
     c.algo = a;
     c.canRun = a->canRun(d);
     c.allowed = !ex.hasRule || ex.rule.allows(a);
-    if (c.canRun) c.us = estimateUs(*a, d, level);
+    if (c.canRun)
+      c.us =
+          a->hierCost != nullptr && d.nranks > 1 ? a->hierCost(d, model) : estimateUs(*a, d, level);
     if (c.canRun && c.allowed && (ex.chosen == nullptr || c.us < bestUs)) {
       ex.chosen = a;
       bestUs = c.us;
@@ -136,16 +158,29 @@ Explanation decide(std::span<const AlgorithmInfo* const> algos, const CollDesc& 
   return ex;
 }
 
-Tuner::Tuner() : memo_(std::make_shared<LogMemo>()) {}
+Tuner::Tuner() : memo_(std::make_shared<LogMemo>()) {
+  makeChoosers();
+}
 
 Tuner::Tuner(AlgoOverride ov, CostModel model, std::string modelSource)
     : override_(std::move(ov)),
       model_(model),
       modelSource_(std::move(modelSource)),
-      memo_(std::make_shared<LogMemo>()) {}
+      memo_(std::make_shared<LogMemo>()) {
+  makeChoosers();
+}
+
+void Tuner::makeChoosers() {
+  auto set = std::make_shared<std::vector<TunerLevelChooser>>();
+  for (int c = 0; c < static_cast<int>(CollType::kCount); ++c)
+    set->emplace_back(override_.levels[c], model_);
+  choosers_ = std::move(set);
+}
 
 Explanation Tuner::explain(const CollDesc& d) const {
-  return decide(algorithmsFor(d.type), d, override_, model_, interNode_, modelSource_);
+  CollDesc desc = d;
+  if (desc.chooser == nullptr) desc.chooser = chooserFor(d.type);
+  return decide(algorithmsFor(d.type), desc, override_, model_, interNode_, modelSource_);
 }
 
 Result<const AlgorithmInfo*> Tuner::choose(const CollDesc& d) const {

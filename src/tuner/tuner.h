@@ -58,6 +58,21 @@ Explanation decide(std::span<const AlgorithmInfo* const> algos, const CollDesc& 
                    const AlgoOverride& ov, const CostModel& model, bool interNode,
                    const std::string& modelSource = "built-in defaults");
 
+// The tuner as a hierarchical algorithm sees it: for each level's sub-collective, the algorithm
+// hier(intra=...,inter=...) names for the outer collective (where the sub-collective has one that
+// can run it), otherwise the least estimated time with that level's costs. One per outer
+// collective; it never picks a hierarchical algorithm.
+class TunerLevelChooser final : public LevelChooser {
+ public:
+  TunerLevelChooser(LevelChoice choice, CostModel model)
+      : choice_(std::move(choice)), model_(model) {}
+  const AlgorithmInfo* choose(const CollDesc& sub, Level level) const override;
+
+ private:
+  LevelChoice choice_;
+  CostModel model_;
+};
+
 class Tuner {
  public:
   Tuner();
@@ -77,6 +92,11 @@ class Tuner {
   // Whether the communicator's ranks are on more than one node (the inter-node costs apply). One
   // node until the topology layer says otherwise.
   void setInterNode(bool inter) { interNode_ = inter; }
+  // What a call of this collective puts in CollDesc::chooser; valid while any copy of this tuner
+  // lives.
+  const LevelChooser* chooserFor(CollType type) const {
+    return &choosers_->at(static_cast<size_t>(type));
+  }
 
  private:
   struct LogMemo;  // the call shapes already logged; shared by copies
@@ -85,6 +105,9 @@ class Tuner {
   std::string modelSource_ = "built-in defaults";
   bool interNode_ = false;
   std::shared_ptr<LogMemo> memo_;
+  std::shared_ptr<const std::vector<TunerLevelChooser>>
+      choosers_;  // per CollType; shared by copies
+  void makeChoosers();
 };
 
 // The tuner the settings ask for: the constants of WEFT_TUNE_FILE (if set) over the built-in

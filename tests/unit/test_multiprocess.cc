@@ -94,6 +94,14 @@ TEST_P(Faults, MismatchedCountsFailEverywhere) {
   EXPECT_LT(r.seconds, 25.0) << r.output;
 }
 
+// A node description that cannot be read fails init on every rank, naming the variable and file.
+TEST(MultiProcessInit, UnreadableTopologyFileIsNamed) {
+  RunResult r = run(launcher(2, "--timeout 60 -x WEFT_TOPO_FILE=/nonexistent/node.xml") + " all");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("WEFT_TOPO_FILE"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/node.xml"), std::string::npos) << r.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Shm, Faults, testing::Values(2, 4),
                          [](const testing::TestParamInfo<int>& i) {
                            return std::to_string(i.param) + "ranks";

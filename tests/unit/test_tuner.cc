@@ -349,7 +349,7 @@ TEST(TuneFile, Good) {
   EXPECT_DOUBLE_EQ(r->model.intra.copyUsPerByte, 3e-5);
   EXPECT_DOUBLE_EQ(r->model.intra.syncUs, 0.75);
   EXPECT_DOUBLE_EQ(r->model.inter.alphaUs, 5);
-  EXPECT_DOUBLE_EQ(r->model.inter.betaUsPerByte, LevelCost().betaUsPerByte);  // default stands
+  EXPECT_DOUBLE_EQ(r->model.inter.betaUsPerByte, CostModel().inter.betaUsPerByte);  // default stands
   ASSERT_TRUE(r->hasAlgo);
   const AlgoRule* rule = r->algo.ruleFor(CollType::kAllReduce, 8);
   ASSERT_NE(rule, nullptr);
