@@ -139,6 +139,13 @@ StepId Schedule::waitFor(int peer, std::initializer_list<StepId> after) {
 
 void Schedule::append(const Schedule& other, uint16_t part) {
   const uint32_t stepBase = static_cast<uint32_t>(steps.size());
+  uint16_t phaseBase = 0;
+  bool phased = false;
+  for (const Step& s : other.steps)
+    phased |= s.phase != 0;
+  if (phased)
+    for (const Step& s : steps)
+      phaseBase = std::max<uint16_t>(phaseBase, static_cast<uint16_t>(s.phase + 1));
   auto shift = [&](Region r) {
     if (r.buf != kNoBuf) r.buf = static_cast<BufferId>(r.buf + part * kBuffersPerPart);
     return r;
@@ -146,6 +153,7 @@ void Schedule::append(const Schedule& other, uint16_t part) {
   for (const Step& s : other.steps) {
     Step t = s;
     t.part = part;
+    t.phase = static_cast<uint16_t>(s.phase + phaseBase);
     t.dst = shift(s.dst);
     t.src = shift(s.src);
     t.remote = shift(s.remote);
@@ -187,6 +195,7 @@ std::string Schedule::dump() const {
       out += strprintf(" window=%d:%s[%llu+%llu]", s.windowPeer, bufName(s.remote.buf).c_str(),
                        static_cast<unsigned long long>(s.remote.offset),
                        static_cast<unsigned long long>(s.remote.bytes));
+    if (s.phase != 0) out += strprintf(" phase=%u", s.phase);
     if (s.depCount > 0) {
       out += " after";
       for (uint32_t d = 0; d < s.depCount; ++d)

@@ -31,6 +31,12 @@
 // value: the engine applies avg's division there, once. The engine splits every step into chunks
 // and pipelines them; a step that depends on another step of the same size depends on it chunk by
 // chunk (streaming), otherwise wholly.
+//
+// Message order between two ranks is phase by phase (Step::phase, ascending), and inside a phase
+// chunk by chunk: chunk 0 of every step in step order, then chunk 1, ... A composition of
+// sub-collectives (hierarchical algorithms) gives each its own phase, so that a later phase, which
+// waits for an earlier one wholly, never queues its messages ahead of the earlier phase's later
+// chunks to the same peer. Matched steps have the same phase on both ranks.
 #pragma once
 
 #include <cstddef>
@@ -93,7 +99,8 @@ constexpr StepId kNoStep = 0xFFFFFFFFu;
 struct Step {
   StepKind kind = StepKind::kCopy;
   bool finalize = false;
-  uint16_t part = 0;  // which operation of a group this step belongs to
+  uint16_t part = 0;   // which operation of a group this step belongs to
+  uint16_t phase = 0;  // message order between ranks: see above
   int32_t sendPeer = -1;
   int32_t recvPeer = -1;
   int32_t windowPeer = -1;  // one-sided steps: whose window `remote` is in
@@ -113,7 +120,8 @@ struct Schedule {
   std::vector<int32_t> exposeTo;  // peers whose one-sided steps use this rank's window
 
   // Appends another operation's schedule as part `part` of a group: its buffers and steps are
-  // renumbered.
+  // renumbered. A schedule that uses phases has them moved after every phase already here, so
+  // that the operations of a group keep their order; one that does not stays in phase 0.
   void append(const Schedule& other, uint16_t part);
 
   StepId add(const Step& s, std::initializer_list<StepId> after = {});

@@ -97,25 +97,32 @@ Result<Plan> compilePlan(const Schedule& s, uint64_t chunkBytes) {
       }
     }
   }
-  // Message order per peer is chunk-major: chunk 0 of every step in step order, then chunk 1, ...
-  // Both ends derive the same order (matched steps have equal sizes, hence equal chunk counts), and
-  // a ring whose steps each span more chunks than a FIFO has slots cannot deadlock, since no rank
-  // runs ahead by a whole step.
-  const uint32_t maxChunks =
-      nchunks.empty() ? 0 : *std::max_element(nchunks.begin(), nchunks.end());
-  for (uint32_t c = 0; c < maxChunks; ++c) {
-    for (size_t i = 0; i < s.steps.size(); ++i) {
-      if (c >= nchunks[i]) continue;
-      const uint32_t id = first[i] + c;
-      PlanOp& op = plan.ops[id];
-      if (op.sendPeer >= 0) {
-        op.sendIndex = static_cast<uint32_t>(plan.peers[op.sendPeer].sends.size());
-        plan.peers[op.sendPeer].sends.push_back(id);
-      }
-      if (op.recvPeer >= 0) {
-        op.recvIndex = static_cast<uint32_t>(plan.peers[op.recvPeer].recvs.size());
-        plan.peers[op.recvPeer].recvs.push_back(id);
-      }
+  // Message order per peer is phase by phase and, inside a phase, chunk-major: chunk 0 of every
+  // step in step order, then chunk 1, ... Both ends derive the same order (matched steps have equal
+  // sizes, hence equal chunk counts, and equal phases), and a ring whose steps each span more
+  // chunks than a FIFO has slots cannot deadlock, since no rank runs ahead by a whole step.
+  std::vector<uint32_t> order;  // op ids in message order
+  order.reserve(total);
+  for (size_t i = 0; i < s.steps.size(); ++i)
+    for (uint32_t c = 0; c < nchunks[i]; ++c)
+      order.push_back(first[i] + c);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const PlanOp& x = plan.ops[a];
+    const PlanOp& y = plan.ops[b];
+    const uint16_t px = s.steps[x.step].phase, py = s.steps[y.step].phase;
+    if (px != py) return px < py;
+    if (x.chunk != y.chunk) return x.chunk < y.chunk;
+    return x.step < y.step;
+  });
+  for (uint32_t id : order) {
+    PlanOp& op = plan.ops[id];
+    if (op.sendPeer >= 0) {
+      op.sendIndex = static_cast<uint32_t>(plan.peers[op.sendPeer].sends.size());
+      plan.peers[op.sendPeer].sends.push_back(id);
+    }
+    if (op.recvPeer >= 0) {
+      op.recvIndex = static_cast<uint32_t>(plan.peers[op.recvPeer].recvs.size());
+      plan.peers[op.recvPeer].recvs.push_back(id);
     }
   }
   plan.isLocal.assign(total, 0);

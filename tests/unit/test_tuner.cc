@@ -771,8 +771,10 @@ TEST(WeftInfo, ExplainPrintsTheCandidateTable) {
         return d;
       }());
   for (const Explanation::Candidate& cand : ex.candidates)
-    EXPECT_NE(c.out.find(strprintf("  %-24s %14.3f  %s\n", cand.algo->name, cand.us,
-                                   ex.statusOf(cand).c_str())),
+    EXPECT_NE(c.out.find(cand.canRun ? strprintf("  %-24s %14.3f  %s\n", cand.algo->name, cand.us,
+                                                 ex.statusOf(cand).c_str())
+                                     : strprintf("  %-24s %14s  %s\n", cand.algo->name, "-",
+                                                 ex.statusOf(cand).c_str())),
               std::string::npos)
         << cand.algo->name << "\n"
         << c.out;
