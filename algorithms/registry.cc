@@ -93,6 +93,35 @@ const std::vector<AlgorithmInfo> kTable = {
      algo::scatterLinear, algo::scatterLinearCost},
     {CollType::kScatter, "tree", "binomial tree from the root, subtrees forwarded through scratch",
      always, algo::scatterBinomialTree, algo::scatterBinomialTreeCost},
+    // Hierarchical: flat algorithms composed over each node's ranks and across nodes; they run
+    // where the communicator spans two nodes or more and one of them holds two ranks or more.
+    {CollType::kAllReduce, "hier",
+     "intra-node reduce-scatter, all-reduce over each rail, intra-node all-gather (uneven nodes: "
+     "per-block reduce to the first ranks, all-reduce over their rails, broadcast)",
+     algo::allReduceHierCanRun, algo::allReduceHier, algo::allReduceHierCost,
+     algo::allReduceHierModelCost},
+    {CollType::kAllGather, "hier",
+     "all-gather over each rail, then of the rails' blocks within each node (uneven nodes: through "
+     "the node leaders)",
+     algo::allGatherHierCanRun, algo::allGatherHier, algo::allGatherHierCost,
+     algo::allGatherHierModelCost},
+    {CollType::kReduceScatter, "hier",
+     "reduce-scatter within each node, then over each rail (uneven nodes: through the node "
+     "leaders)",
+     algo::reduceScatterHierCanRun, algo::reduceScatterHier, algo::reduceScatterHierCost,
+     algo::reduceScatterHierModelCost},
+    {CollType::kBroadcast, "hier",
+     "broadcast among one rank per node (the root on its own), then within each node, streamed",
+     algo::broadcastHierCanRun, algo::broadcastHier, algo::broadcastHierCost,
+     algo::broadcastHierModelCost},
+    {CollType::kReduce, "hier",
+     "reduce within each node to one rank (the root on its own), then among those, streamed",
+     algo::reduceHierCanRun, algo::reduceHier, algo::reduceHierCost, algo::reduceHierModelCost},
+    {CollType::kAllToAll, "hier",
+     "all-to-all over each rail of every node's blocks for the peer's node, then within each "
+     "node; nodes of equal size",
+     algo::allToAllHierCanRun, algo::allToAllHier, algo::allToAllHierCost,
+     algo::allToAllHierModelCost},
 };
 
 }  // namespace

@@ -14,7 +14,8 @@ namespace weft {
 
 struct AlgorithmInfo;
 
-// The two levels a hierarchical algorithm composes: ranks of one node, and ranks on different nodes.
+// The two levels a hierarchical algorithm composes: ranks of one node, and ranks on different
+// nodes.
 enum class Level : uint8_t { kIntra, kInter };
 
 // Picks the flat algorithm a hierarchical one runs over one level's sub-group (a sub-collective
@@ -113,6 +114,34 @@ Status scatterLinear(const CollDesc& d, Schedule* s);
 double scatterLinearCost(const CollDesc& d, const LevelCost& c);
 Status scatterBinomialTree(const CollDesc& d, Schedule* s);
 double scatterBinomialTreeCost(const CollDesc& d, const LevelCost& c);
+// Hierarchical algorithms (algorithms/hier/): flat algorithms composed over the ranks of each node
+// and across nodes (patterns/subgroup.h). Each has canRun `fooHierCanRun` and, besides
+// `fooHierCost` (its two-level estimate with one level's costs for both), `fooHierModelCost` for
+// hierCost.
+bool allReduceHierCanRun(const CollDesc& d);
+Status allReduceHier(const CollDesc& d, Schedule* s);
+double allReduceHierCost(const CollDesc& d, const LevelCost& c);
+double allReduceHierModelCost(const CollDesc& d, const CostModel& m);
+bool allGatherHierCanRun(const CollDesc& d);
+Status allGatherHier(const CollDesc& d, Schedule* s);
+double allGatherHierCost(const CollDesc& d, const LevelCost& c);
+double allGatherHierModelCost(const CollDesc& d, const CostModel& m);
+bool reduceScatterHierCanRun(const CollDesc& d);
+Status reduceScatterHier(const CollDesc& d, Schedule* s);
+double reduceScatterHierCost(const CollDesc& d, const LevelCost& c);
+double reduceScatterHierModelCost(const CollDesc& d, const CostModel& m);
+bool broadcastHierCanRun(const CollDesc& d);
+Status broadcastHier(const CollDesc& d, Schedule* s);
+double broadcastHierCost(const CollDesc& d, const LevelCost& c);
+double broadcastHierModelCost(const CollDesc& d, const CostModel& m);
+bool reduceHierCanRun(const CollDesc& d);
+Status reduceHier(const CollDesc& d, Schedule* s);
+double reduceHierCost(const CollDesc& d, const LevelCost& c);
+double reduceHierModelCost(const CollDesc& d, const CostModel& m);
+bool allToAllHierCanRun(const CollDesc& d);
+Status allToAllHier(const CollDesc& d, Schedule* s);
+double allToAllHierCost(const CollDesc& d, const LevelCost& c);
+double allToAllHierModelCost(const CollDesc& d, const CostModel& m);
 }  // namespace algo
 
 }  // namespace weft

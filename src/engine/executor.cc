@@ -241,19 +241,26 @@ uint32_t Executor::chunksOf(const ExecArgs& a, const PlanOp& op) const {
   return static_cast<uint32_t>((op.msgBytes + a.plan->chunkBytes - 1) / a.plan->chunkBytes);
 }
 
-// Whether every chunk of op's step may run now (the ops of a step are consecutive).
-bool Executor::chunksReady(const ExecArgs& a, uint32_t id) const {
+// Whether every chunk of op's step may run now (the ops of a step are consecutive) and, with
+// `unwaited`, whether no other op waits for any of them.
+bool Executor::chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const {
   const PlanOp& op = a.plan->ops[id];
   const uint32_t first = id - op.chunk, n = chunksOf(a, op);
   for (uint32_t k = first; k < first + n; ++k)
-    if (deps_[k] != 0) return false;
+    if (deps_[k] != 0 || (unwaited && a.plan->ops[k].succCount != 0)) return false;
   return true;
 }
 
 // A Send chunk whose step goes, or may go, as one whole transfer: the step's first chunk posts the
-// transfer when the transport offers one for its size and the whole step is ready; every chunk
-// then publishes its announcement in its slot and completes with the transfer. *handled is false
-// when the chunk takes the slot path.
+// transfer when the transport offers one for its size, the whole step is ready and no other step
+// waits for it; every chunk then publishes its announcement in its slot and completes with the
+// transfer. *handled is false when the chunk takes the slot path.
+//
+// Why no step may wait for it: a send through slots is done once its bytes are copied out, but a
+// whole transfer is done only once the receiver has taken it. If a later step of this rank waited
+// for it, and the receiver's matching step waited for that later step's messages, the two ranks
+// would wait for each other (a rendezvous turns an eager send into a synchronous one, as MPI's
+// "unsafe" programs show). A step nothing waits for only holds back the end of the call.
 Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, Endpoint* out,
                                                const MsgTag& tag, bool* handled) {
   const PlanOp& op = a.plan->ops[id];
@@ -262,7 +269,7 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
   for (Transfer& x : transfers_)
     if (x.sending && x.step == op.step && x.peer == op.sendPeer) t = &x;
   if (t == nullptr) {
-    if (op.chunk != 0 || op.msgBytes < out->directThreshold() || !chunksReady(a, id))
+    if (op.chunk != 0 || op.msgBytes < out->directThreshold() || !chunksReady(a, id, true))
       return Outcome::kDone;
     WEFT_ASSIGN_OR_RETURN(uint64_t tid, out->postSendDirect(at(a, op.src), op.msgBytes));
     Transfer fresh;
@@ -320,7 +327,7 @@ Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endp
     // Straight into the output when the step only receives and all of it may be written now;
     // otherwise into staging, which the step's chunks then read as they would their slots.
     char* dst = nullptr;
-    if (op.kind == StepKind::kRecv && chunksReady(a, id)) {
+    if (op.kind == StepKind::kRecv && chunksReady(a, id, false)) {
       dst = at(a, op.dst);
     } else {
       size_t k = 0;

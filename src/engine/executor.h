@@ -102,7 +102,7 @@ class Executor {
     std::vector<uint32_t> waiting;  // sending: chunk ops that complete when the transfer does
   };
   uint32_t chunksOf(const ExecArgs& a, const PlanOp& op) const;
-  bool chunksReady(const ExecArgs& a, uint32_t id) const;
+  bool chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const;
   Result<Outcome> sendDirect(const ExecArgs& a, uint32_t id, Endpoint* out, const MsgTag& tag,
                              bool* handled);
   // The received bytes of an announced chunk once its transfer has arrived (nullptr meanwhile);

@@ -10,6 +10,8 @@
 #     ucx_2x2 ucx_3x2          WEFT_TRANSPORT=ucx, UCX_TLS=tcp, UCX_NET_DEVICES=veth<host>: worker `transport ucx`
 #     default_2x2 default_3x2  WEFT_TRANSPORT unset (shm inside a host, ucx tcp between): `transport shm,ucx`
 #     ofi_2x2 ofi_3x2          WEFT_TRANSPORT=ofi, WEFT_OFI_PROVIDER="tcp;ofi_rxm", FI_TCP_IFACE=veth<host>
+#     hier_2x2 hier_3x2        as default_*, with every collective that has one forced to its hierarchical
+#                              algorithm (WEFT_ALGO=...:hier)
 #     kill_2x1                 2 hosts x 1 rank over ucx tcp, worker `kill 1`: rank 0 prints
 #                              "KILL DETECTED rank 0" within 60 s (WEFT_TIMEOUT is 100 s, so the transport,
 #                              not the timeout, must notice)
@@ -24,7 +26,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 NETNS=$SRC/scripts/netns.sh
-ALL_CONFIGS="ucx_2x2 default_2x2 ofi_2x2 ucx_3x2 default_3x2 ofi_3x2 kill_2x1"
+ALL_CONFIGS="ucx_2x2 default_2x2 ofi_2x2 ucx_3x2 default_3x2 ofi_3x2 hier_2x2 hier_3x2 kill_2x1"
 
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [CONFIG...]  (CONFIG: $ALL_CONFIGS)" >&2; exit 2; }
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "$0: no build directory $1" >&2; exit 2; }
@@ -174,6 +176,13 @@ for cfg in $CONFIGS; do
     default_*)
       plugin ucx || { skip "$cfg" "$BUILD/libweft-transport-ucx.so was not built"; continue; }
       ENVV=(UCX_TLS=tcp UCX_NET_DEVICES=veth@H@ WEFT_TIMEOUT=120)
+      run_ranks "$cfg" "$hosts" "$per" transport shm,ucx
+      check_transport "$cfg" "$hosts" "$per" shm,ucx ucx
+      ;;
+    hier_*)
+      plugin ucx || { skip "$cfg" "$BUILD/libweft-transport-ucx.so was not built"; continue; }
+      ENVV=(UCX_TLS=tcp UCX_NET_DEVICES=veth@H@ WEFT_TIMEOUT=120
+        "WEFT_ALGO=allreduce:hier;allgather:hier;reducescatter:hier;broadcast:hier;reduce:hier;alltoall:hier")
       run_ranks "$cfg" "$hosts" "$per" transport shm,ucx
       check_transport "$cfg" "$hosts" "$per" shm,ucx ucx
       ;;

@@ -281,6 +281,38 @@ TEST(NetTransport, TwoHostsUseShmInsideAndTheNetworkBetween) {
   EXPECT_TRUE(contains(r.output, "transport shm device")) << r.output;
 }
 
+// Ranks posing as 2 or 3 hosts (WEFT_HOST_ID, ranks host by host or interleaved), every collective
+// that has one forced to its hierarchical algorithm: shared memory inside a host, ucx between.
+struct HostsCase {
+  int nranks;
+  const char* hostOf;  // shell arithmetic on WEFT_RANK
+  const char* name;
+};
+class HierOverHosts : public testing::TestWithParam<HostsCase> {};
+
+TEST_P(HierOverHosts, EveryCollectiveMatchesTheReference) {
+  SKIP_UNLESS_BUILT("ucx");
+  const HostsCase c = GetParam();
+  ShmDir shm;
+  const std::string cmd =
+      "env WEFT_SHM_DIR=" + shm.path() + " UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_TIMEOUT=120 " +
+      "'WEFT_ALGO=allreduce:hier;allgather:hier;reducescatter:hier;broadcast:hier;reduce:hier' " +
+      std::string(WEFT_BINARY_DIR) + "/tools/weftrun -n " + std::to_string(c.nranks) +
+      " --timeout 300 sh -c 'WEFT_HOST_ID=host$((" + c.hostOf + ")) exec " + WEFT_BINARY_DIR +
+      "/tests/integration/weft_test_worker transport shm,ucx'";
+  RunResult r = run(cmd);
+  EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  EXPECT_TRUE(contains(r.output, "WORKER OK")) << r.output;
+  EXPECT_TRUE(shm.leftovers().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, HierOverHosts,
+                         testing::Values(HostsCase{4, "WEFT_RANK / 2", "4as2x2"},
+                                         HostsCase{6, "WEFT_RANK / 3", "6as2x3"},
+                                         HostsCase{6, "WEFT_RANK / 2", "6as3x2"},
+                                         HostsCase{5, "WEFT_RANK % 2", "5as3plus2interleaved"}),
+                         [](const testing::TestParamInfo<HostsCase>& i) { return i.param.name; });
+
 TEST(NetTransport, ShmAloneRefusesSeveralHosts) {
   ShmDir shm;
   const std::string cmd = "env WEFT_SHM_DIR=" + shm.path() + " WEFT_TRANSPORT=shm " +

@@ -38,8 +38,9 @@ TEST_P(Netns, CollectivesOverTheVeths) {
     std::printf("%s\n", r.output.substr(at, r.output.find('\n', at) - at).c_str());
 }
 
-const std::vector<std::string> kConfigs = {"ucx_2x2",     "default_2x2", "ofi_2x2", "ucx_3x2",
-                                           "default_3x2", "ofi_3x2",     "kill_2x1"};
+const std::vector<std::string> kConfigs = {"ucx_2x2",  "default_2x2", "ofi_2x2",
+                                           "ucx_3x2",  "default_3x2", "ofi_3x2",
+                                           "hier_2x2", "hier_3x2",    "kill_2x1"};
 
 INSTANTIATE_TEST_SUITE_P(Configs, Netns, testing::ValuesIn(kConfigs),
                          [](const testing::TestParamInfo<std::string>& info) {
