@@ -5,7 +5,9 @@
 #       lo     both processes in this namespace, over loopback
 #       netns  one process in each of two network namespaces joined by a bridge (scripts/netns.sh), over the veths
 #     ucx: weft_p2p_perf (WEFT_TRANSPORT=ucx, UCX_TLS=tcp, UCX_NET_DEVICES=lo|veth<i>) vs ucx_perftest tag_lat
-#          and tag_bw with the same UCX settings;
+#          and tag_bw, once as UCX defaults them and once with -e (endpoints with peer-failure handling, which
+#          weft's plugin enables so that a dead peer is named: UCX then uses other rendezvous protocols),
+#          with the same UCX settings;
 #     ofi: weft_p2p_perf (WEFT_TRANSPORT=ofi, WEFT_OFI_PROVIDER="tcp;ofi_rxm", FI_TCP_IFACE=lo|veth<i>) vs
 #          fi_pingpong -p "tcp;ofi_rxm" -e rdm -m tagged -d lo|veth<i>.
 #     Latency = half a round trip everywhere (weft: mean; ucx_perftest: "overall" mean; fi_pingpong: usec/xfer).
@@ -166,27 +168,29 @@ weft_p2p() {
   fi
 }
 
-# ucx_test PATH TEST SIZE REP
+# ucx_test PATH TEST SIZE REP [-e]: with -e, endpoints with peer-failure handling (what weft's ucx plugin
+# asks for, to name a dead peer), recorded as tool ucx_perftest-e.
 ucx_test() {
-  local path=$1 t=$2 s=$3 rep=$4 n pid line
+  local path=$1 t=$2 s=$3 rep=$4 e=${5:-} n pid line tool=ucx_perftest
+  [ -n "$e" ] && tool=ucx_perftest-e
   n=$(iters "$t" "$s")
   port
-  in_ns "$path" 0 env UCX_TLS=tcp UCX_NET_DEVICES="$(iface "$path" 0)" timeout 300 ucx_perftest -p "$PORT" >/dev/null 2>&1 &
+  in_ns "$path" 0 env UCX_TLS=tcp UCX_NET_DEVICES="$(iface "$path" 0)" timeout 300 ucx_perftest -p "$PORT" $e >/dev/null 2>&1 &
   pid=$!
   BGPIDS="$BGPIDS $pid"
   sleep 0.5
   in_ns "$path" 1 env UCX_TLS=tcp UCX_NET_DEVICES="$(iface "$path" 1)" timeout 300 ucx_perftest "$(addr0 "$path")" \
-    -p "$PORT" -t "$t" -s "$s" -n "$n" -w $((n / 10 + 2)) >"$WORK/ucx.out" 2>&1
+    -p "$PORT" -t "$t" -s "$s" -n "$n" -w $((n / 10 + 2)) $e >"$WORK/ucx.out" 2>&1
   wait "$pid" 2>/dev/null
   # Final: iters p50 avg overall bw_avg bw_overall(MiB/s) mr_avg mr_overall
   line=$(grep '^Final:' "$WORK/ucx.out" | tail -1)
   if [ -z "$line" ]; then
-    note "- FAIL ucx_perftest $path $t $s: $(tail -2 "$WORK/ucx.out" | tr '\n' ' ')"
-    row "p2p,$path,ucx,ucx_perftest,$t,$s,$rep,,,FAIL"
+    note "- FAIL $tool $path $t $s: $(tail -2 "$WORK/ucx.out" | tr '\n' ' ')"
+    row "p2p,$path,ucx,$tool,$t,$s,$rep,,,FAIL"
   elif [ "$t" = tag_lat ]; then
-    row "$(echo "$line" | awk -v p="$path" -v s="$s" -v r="$rep" '{printf "p2p,%s,ucx,ucx_perftest,tag_lat,%s,%s,%s,%.4f,p50=%s", p, s, r, $5, s / $5 / 1e3, $3}')"
+    row "$(echo "$line" | awk -v p="$path" -v s="$s" -v r="$rep" -v tool="$tool" '{printf "p2p,%s,ucx,%s,tag_lat,%s,%s,%s,%.4f,p50=%s", p, tool, s, r, $5, s / $5 / 1e3, $3}')"
   else
-    row "$(echo "$line" | awk -v p="$path" -v s="$s" -v r="$rep" '{printf "p2p,%s,ucx,ucx_perftest,tag_bw,%s,%s,,%.4f,", p, s, r, $7 * 1048576 / 1e9}')"
+    row "$(echo "$line" | awk -v p="$path" -v s="$s" -v r="$rep" -v tool="$tool" '{printf "p2p,%s,ucx,%s,tag_bw,%s,%s,,%.4f,", p, tool, s, r, $7 * 1048576 / 1e9}')"
   fi
 }
 
@@ -277,6 +281,8 @@ for rep in $(seq 1 "$REPS"); do
         if [ $HAVE_PERFTEST = 1 ]; then
           ucx_test "$path" tag_lat "$s" "$rep"
           ucx_test "$path" tag_bw "$s" "$rep"
+          ucx_test "$path" tag_lat "$s" "$rep" -e
+          ucx_test "$path" tag_bw "$s" "$rep" -e
         fi
       fi
       if [ $HAVE_OFI = 1 ]; then
@@ -351,6 +357,9 @@ for p in paths:
     wl8, _ = g("p2p", p, "ucx", "weft", "p2p", small)
     rl8, _ = g("p2p", p, "ucx", "ucx_perftest", "tag_lat", small)
     out.append("| %s | ucx tcp (vs ucx_perftest tag_bw / tag_lat) | %s | %s |" % (p, ratio(wb, rb), diff(wl8, rl8)))
+    _, rbe = g("p2p", p, "ucx", "ucx_perftest-e", "tag_bw", big)
+    rl8e, _ = g("p2p", p, "ucx", "ucx_perftest-e", "tag_lat", small)
+    out.append("| %s | ucx tcp (vs ucx_perftest -e: the same peer-failure handling) | %s | %s |" % (p, ratio(wb, rbe), diff(wl8, rl8e)))
     wl, _ = g("p2p", p, "ofi", "weft", "p2p", big)
     rl, _ = g("p2p", p, "ofi", "fi_pingpong", "pingpong", big)
     wl8, _ = g("p2p", p, "ofi", "weft", "p2p", small)
@@ -363,8 +372,10 @@ out.append("lat = half a round trip (µs); stream = GB/s (1e9 B/s) of a one-way 
 out.append("| path | transport | size (B) | weft lat | raw lat | Δlat | weft stream | raw stream | stream ratio | weft pp | raw pp | pp ratio |")
 out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for p in paths:
-    for tp, raw_lat, raw_bw in (("ucx", ("ucx_perftest", "tag_lat"), ("ucx_perftest", "tag_bw")),
-                                ("ofi", ("fi_pingpong", "pingpong"), None)):
+    for tp, label, raw_lat, raw_bw in (
+            ("ucx", "ucx", ("ucx_perftest", "tag_lat"), ("ucx_perftest", "tag_bw")),
+            ("ucx", "ucx (raw -e)", ("ucx_perftest-e", "tag_lat"), ("ucx_perftest-e", "tag_bw")),
+            ("ofi", "ofi", ("fi_pingpong", "pingpong"), None)):
         for s in sizes:
             wl, wb = g("p2p", p, tp, "weft", "p2p", s)
             rl, _ = g("p2p", p, tp, raw_lat[0], raw_lat[1], s)
@@ -374,7 +385,7 @@ for p in paths:
             wpp = s / wl / 1e3 if wl else None
             rpp = s / rl / 1e3 if rl else None
             out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                p, tp, s, fmt(wl), fmt(rl), diff(wl, rl), fmt(wb, 4), fmt(rb, 4), ratio(wb, rb),
+                p, label, s, fmt(wl), fmt(rl), diff(wl, rl), fmt(wb, 4), fmt(rb, 4), ratio(wb, rb),
                 fmt(wpp, 4), fmt(rpp, 4), ratio(wpp, rpp)))
 ar = sorted({k[5] for k in M if k[0] == "allreduce"})
 if ar:

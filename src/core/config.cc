@@ -104,8 +104,10 @@ const std::vector<Param> kParams = {
      "Restricts the algorithms per collective and per size range of the per-rank message (count x "
      "element size, [lo, hi), K/M/G suffixes, inf), in NCCL 2.24's grammar, e.g. "
      "allreduce:0-64K:recursive_doubling,64K-inf:ring;broadcast:tree. Several algorithms: the "
-     "tuner chooses among them; ^ excludes; sizes no range covers are left to the tuner. Names "
-     "are case-insensitive; an unknown name is an error."},
+     "tuner chooses among them; ^ excludes; sizes no range covers are left to the tuner. "
+     "hier(intra=ALGO,inter=ALGO) picks the levels of a hierarchical algorithm, e.g. "
+     "allreduce:hier(intra=ring,inter=recursive_doubling). Names are case-insensitive; an unknown "
+     "name is an error."},
     {"WEFT_TUNE_FILE", Type::kString, "", "path to a tuning file (docs/tuning.md)",
      "Cost-model constants (and optional algorithm preferences) measured by weft-tune, read when "
      "a communicator is created; a bad file is an error naming the file, the line and the key."},

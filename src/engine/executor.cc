@@ -155,19 +155,32 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   Endpoint* in = op.recvPeer >= 0 ? a.endpoints[op.recvPeer] : nullptr;
   Endpoint* out = op.sendPeer >= 0 ? a.endpoints[op.sendPeer] : nullptr;
 
+  // The later chunks of a step that goes as one whole transfer have no messages of their own.
+  if (op.chunk > 0 && !transfers_.empty()) {
+    if (out != nullptr && op.kind == StepKind::kSend) {
+      bool direct = false;
+      WEFT_ASSIGN_OR_RETURN(Outcome o, sendDirect(a, id, out, MsgTag{}, &direct));
+      if (direct) return o;
+    }
+  }
   const void* inData = nullptr;
   size_t transfer = SIZE_MAX;  // the whole transfer this chunk arrived in, if any
   bool inPlace = false;        // ... received straight into op.dst
   if (in != nullptr) {
-    size_t bytes = 0;
-    MsgTag tag;
-    inData = in->recvBegin(&bytes, &tag);
-    if (inData == nullptr) return Outcome::kNotReady;
-    WEFT_TRY(checkTag(a, op, bytes, tag));
-    Endpoint::DirectInfo di;
-    if (in->directInfo(&di)) {
-      WEFT_ASSIGN_OR_RETURN(inData, receiveDirect(a, id, in, di, &transfer, &inPlace));
+    WEFT_ASSIGN_OR_RETURN(inData, laterChunk(a, id, in, &transfer, &inPlace));
+    if (transfer == SIZE_MAX) {
+      size_t bytes = 0;
+      MsgTag tag;
+      inData = in->recvBegin(&bytes, &tag);
       if (inData == nullptr) return Outcome::kNotReady;
+      WEFT_TRY(checkTag(a, op, bytes, tag));
+      Endpoint::DirectInfo di;
+      if (in->directInfo(&di)) {
+        WEFT_ASSIGN_OR_RETURN(inData, receiveDirect(a, id, in, di, &transfer, &inPlace));
+        if (inData == nullptr) return Outcome::kNotReady;
+      }
+    } else if (inData == nullptr) {
+      return Outcome::kNotReady;
     }
   }
   void* outData = nullptr;
@@ -231,9 +244,33 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
     }
   }
   if (out != nullptr) out->sendEnd(n, outTag);
-  if (in != nullptr) in->recvEnd();
+  if (in != nullptr && (transfer == SIZE_MAX || op.chunk == 0)) in->recvEnd();
   if (transfer != SIZE_MAX) consumedDirect(transfer);
   return Outcome::kDone;
+}
+
+// A receiving op whose step arrives as a whole transfer announced by its first chunk: the chunk's
+// bytes once the transfer is done (nullptr meanwhile), with *transfer set; *transfer stays SIZE_MAX
+// for an op that has a message of its own.
+Result<const char*> Executor::laterChunk(const ExecArgs& a, uint32_t id, Endpoint* in,
+                                         size_t* transfer, bool* inPlace) {
+  const PlanOp& op = a.plan->ops[id];
+  if (op.chunk == 0) return static_cast<const char*>(nullptr);
+  size_t ti = 0;
+  while (ti < transfers_.size() && (transfers_[ti].sending || transfers_[ti].peer != op.recvPeer ||
+                                    transfers_[ti].step != op.step))
+    ++ti;
+  if (ti == transfers_.size()) return static_cast<const char*>(nullptr);
+  Transfer& t = transfers_[ti];
+  *transfer = ti;
+  if (!t.done) {
+    WEFT_ASSIGN_OR_RETURN(t.done, in->testDirect(t.id, false));
+    if (!t.done) return static_cast<const char*>(nullptr);
+  }
+  *inPlace = t.staging < 0;
+  if (*inPlace) return static_cast<const char*>(at(a, op.dst));
+  const uint64_t offset = op.chunk * a.plan->chunkBytes;
+  return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + offset);
 }
 
 uint32_t Executor::chunksOf(const ExecArgs& a, const PlanOp& op) const {
@@ -253,8 +290,9 @@ bool Executor::chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const 
 
 // A Send chunk whose step goes, or may go, as one whole transfer: the step's first chunk posts the
 // transfer when the transport offers one for its size, the whole step is ready and no other step
-// waits for it; every chunk then publishes its announcement in its slot and completes with the
-// transfer. *handled is false when the chunk takes the slot path.
+// waits for it, and publishes its announcement in its slot; the later chunks send nothing (the
+// receiver's do not expect messages either), and all complete with the transfer. *handled is false
+// when the chunk takes the slot path.
 //
 // Why no step may wait for it: a send through slots is done once its bytes are copied out, but a
 // whole transfer is done only once the receiver has taken it. If a later step of this rank waited
@@ -283,8 +321,7 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
     t = &transfers_.back();
   }
   *handled = true;
-  const PlanOp& first = a.plan->ops[id - op.chunk];
-  out->sendEndDirect(t->id, op.src.offset - first.src.offset, op.bytes, op.msgBytes, tag);
+  if (op.chunk == 0) out->sendEndDirect(t->id, 0, op.bytes, op.msgBytes, tag);
   ++t->handled;
   if (!t->done) {
     WEFT_ASSIGN_OR_RETURN(t->done, out->testDirect(t->id, true));

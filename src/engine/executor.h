@@ -110,6 +110,8 @@ class Executor {
   Result<const char*> receiveDirect(const ExecArgs& a, uint32_t id, Endpoint* in,
                                     const Endpoint::DirectInfo& di, size_t* transfer,
                                     bool* inPlace);
+  Result<const char*> laterChunk(const ExecArgs& a, uint32_t id, Endpoint* in, size_t* transfer,
+                                 bool* inPlace);
   void consumedDirect(size_t transfer);
   Result<bool> pollTransfers(const ExecArgs& a);
   void dropTransfers();

@@ -54,12 +54,12 @@ class Endpoint {
 
   // Whole transfers (network transports): a large step is moved as one message straight from the
   // sender's buffer into the receiver's, with no slot copies and one rendezvous instead of one per
-  // chunk. The slot channel still carries, in message order, a short announcement for each chunk
-  // of the step (sendEndDirect), so that message numbering, tag checks and the matching of steps
-  // are those of the chunked path; the receiver learns from the announcement of the step's first
-  // chunk where the transfer is (directInfo) and posts its receive, into its output when the
-  // matching step is a plain receive, otherwise into a staging buffer the chunks are then read
-  // from. The sender alone decides (per step); the receiver follows the announcements.
+  // chunk. The slot channel still carries, in the message order of the step's first chunk, a short
+  // announcement (sendEndDirect) with the engine's tag, which the receiver checks as usual; it
+  // learns from it where the transfer is (directInfo) and posts its receive, into its output when
+  // the matching step is a plain receive, otherwise into a staging buffer the chunks are then read
+  // from. The step's later chunks have no messages on either side. The sender alone decides (per
+  // step); the receiver follows the announcements.
   //
   // The smallest step worth a whole transfer, or UINT64_MAX where it is not offered.
   virtual uint64_t directThreshold() const { return UINT64_MAX; }

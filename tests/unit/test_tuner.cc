@@ -57,7 +57,6 @@ CollDesc allReduce(uint64_t bytes, int nranks) {
   return d;
 }
 
-
 std::string tempPath(const char* tag) {
   return ::testing::TempDir() + "weft_tuner_" + tag + "_" + std::to_string(getpid());
 }
@@ -313,6 +312,106 @@ TEST(AlgoOverride, MalformedLists) {
   EXPECT_EQ(parseError("ring,"), "WEFT_ALGO: clause \"ring,\": empty algorithm name");
 }
 
+TEST(AlgoOverride, HierLevels) {
+  Result<AlgoOverride> r =
+      parseAlgoOverride("allreduce:hier(intra=ring, inter=recursive_doubling);allgather:ring,hier");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const AlgoRule* rule = r->ruleFor(CollType::kAllReduce, 1 << 20);
+  ASSERT_NE(rule, nullptr);
+  EXPECT_EQ(rule->names(), "hier");
+  const LevelChoice& lc = r->levels[static_cast<int>(CollType::kAllReduce)];
+  EXPECT_EQ(lc.name[static_cast<int>(Level::kIntra)], "ring");
+  EXPECT_EQ(lc.name[static_cast<int>(Level::kInter)], "recursive_doubling");
+  EXPECT_FALSE(r->levels[static_cast<int>(CollType::kAllGather)].any());
+  EXPECT_EQ(r->ruleFor(CollType::kAllGather, 8)->names(), "ring, hier");
+
+  // In a ranged clause, and one level only.
+  r = parseAlgoOverride("allreduce:0-1M:ring,1M-inf:hier(inter=ring)");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->ruleFor(CollType::kAllReduce, 2 << 20)->names(), "hier");
+  EXPECT_EQ(r->levels[static_cast<int>(CollType::kAllReduce)].name[1], "ring");
+  EXPECT_TRUE(r->levels[static_cast<int>(CollType::kAllReduce)].name[0].empty());
+}
+
+TEST(AlgoOverride, HierLevelErrors) {
+  EXPECT_NE(parseError("allreduce:hier(intra=nosuch)")
+                .find("unknown algorithm \"nosuch\" for the "
+                      "intra-node level of hier"),
+            std::string::npos);
+  EXPECT_NE(parseError("allreduce:hier(middle=ring)")
+                .find("\"middle=ring\" in hier(...) is not intra=ALGO or inter=ALGO"),
+            std::string::npos);
+  EXPECT_NE(parseError("allreduce:hier(intra=ring,intra=ring)").find("gives intra twice"),
+            std::string::npos);
+  EXPECT_NE(parseError("allreduce:ring(intra=ring)").find("only hier takes level choices"),
+            std::string::npos);
+  EXPECT_NE(parseError("allreduce:hier(intra=ring").find("is malformed"), std::string::npos);
+  EXPECT_NE(parseError("hier(intra=ring)").find("needs a collective in front of it"),
+            std::string::npos);
+  EXPECT_NE(parseError("allreduce:0-1K:hier(intra=ring),1K-inf:hier(intra=recursive_doubling)")
+                .find("level choices differ"),
+            std::string::npos);
+  // A level may not name a hierarchical algorithm.
+  EXPECT_NE(parseError("allreduce:hier(inter=hier)").find("unknown algorithm \"hier\""),
+            std::string::npos);
+}
+
+// The chooser a hierarchical algorithm asks: the named algorithm where the sub-collective has one
+// that can run, otherwise the least estimate at that level's constants; never a hierarchical one.
+TEST(TunerChoice, LevelChooserHonoursHierLevelsAndCosts) {
+  const Tuner t(parseAlgoOverride("allreduce:hier(intra=ring,inter=recursive_doubling)").value());
+  const LevelChooser* ch = t.chooserFor(CollType::kAllReduce);
+  CollDesc sub = allReduce(64 << 20, 4);
+  EXPECT_STREQ(ch->choose(sub, Level::kIntra)->name, "ring");
+  EXPECT_STREQ(ch->choose(sub, Level::kInter)->name, "recursive_doubling");
+  // reduce-scatter has a ring, so intra=ring applies to it too.
+  CollDesc rs = sub;
+  rs.type = CollType::kReduceScatter;
+  rs.count = 1024;
+  EXPECT_STREQ(ch->choose(rs, Level::kIntra)->name, "ring");
+  // Without choices: the least estimate, and never hier.
+  const Tuner untuned;
+  for (Level level : {Level::kIntra, Level::kInter}) {
+    const AlgorithmInfo* a = untuned.chooserFor(CollType::kAllReduce)->choose(sub, level);
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->hierCost, nullptr);
+    const LevelCost& cost = level == Level::kIntra ? untuned.model().intra : untuned.model().inter;
+    for (const AlgorithmInfo* other : algorithmsFor(CollType::kAllReduce))
+      if (other->hierCost == nullptr && other->canRun(sub)) {
+        EXPECT_LE(estimateUs(*a, sub, cost), estimateUs(*other, sub, cost)) << other->name;
+      }
+  }
+}
+
+// On a layout of several nodes the tuner weighs hier against the flat algorithms at inter-node
+// constants; on one node hier cannot run.
+TEST(TunerChoice, HierOnlyWhereTheLayoutSpansNodes) {
+  const CommLayout twoByFour = CommLayout::blocks({4, 4});
+  const CommLayout oneNode = CommLayout::flat(8);
+  Tuner t;
+  CollDesc d = allReduce(64 << 20, 8);
+  d.topo = &oneNode;
+  Explanation ex = t.explain(d);
+  for (const Explanation::Candidate& c : ex.candidates)
+    if (std::string(c.algo->name) == "hier") {
+      EXPECT_FALSE(c.canRun);
+    }
+  d.topo = &twoByFour;
+  t.setInterNode(true);
+  ex = t.explain(d);
+  bool seen = false;
+  for (const Explanation::Candidate& c : ex.candidates) {
+    if (std::string(c.algo->name) != "hier") continue;
+    seen = true;
+    EXPECT_TRUE(c.canRun);
+    EXPECT_GT(c.us, 0);
+  }
+  EXPECT_TRUE(seen);
+  // With the default constants (shared memory ~20x the network's bandwidth), a large all-reduce
+  // over 2 nodes of 4 goes hierarchical: only 1/4 of the bytes cross the network per rank.
+  EXPECT_STREQ(ex.chosen->name, "hier");
+}
+
 // The settings path: a bad WEFT_ALGO fails communicator creation with the same message.
 TEST(AlgoOverride, BadValueFailsInit) {
   ScopedEnv e("WEFT_ALGO", "allgather:0-64K:bruck,32K-inf:ring");
@@ -349,7 +448,8 @@ TEST(TuneFile, Good) {
   EXPECT_DOUBLE_EQ(r->model.intra.copyUsPerByte, 3e-5);
   EXPECT_DOUBLE_EQ(r->model.intra.syncUs, 0.75);
   EXPECT_DOUBLE_EQ(r->model.inter.alphaUs, 5);
-  EXPECT_DOUBLE_EQ(r->model.inter.betaUsPerByte, CostModel().inter.betaUsPerByte);  // default stands
+  EXPECT_DOUBLE_EQ(r->model.inter.betaUsPerByte,
+                   CostModel().inter.betaUsPerByte);  // default stands
   ASSERT_TRUE(r->hasAlgo);
   const AlgoRule* rule = r->algo.ruleFor(CollType::kAllReduce, 8);
   ASSERT_NE(rule, nullptr);
