@@ -127,10 +127,12 @@ import csv, statistics, sys
 raw, prefix, before, after, reps = sys.argv[1:6]
 rows = list(csv.DictReader(open(raw)))
 med = {}
+tmed = {}
 algos = {}
 for r in rows:
     k = (r["layout"], r["coll"], r["variant"], int(r["size"]))
     med.setdefault(k, []).append(float(r["busbw_GBps"]))
+    tmed.setdefault(k, []).append(float(r["time_us"]))
     if r["variant"] == "auto":
         algos.setdefault(k, []).append(r["algo"])
 with open(prefix + ".csv", "w") as f:
@@ -142,7 +144,10 @@ out.append("# Issue 6: hierarchical vs flat collectives across network namespace
 out.append("Produced by `perf/hier_bench.sh` (medians of %s repetitions, interleaved; 2 CPUs for every rank). "
            "Ranks numbered node by node; shared memory inside a namespace, ucx (tcp over the veths) between. "
            "flat = ring all-reduce / pairwise all-to-all, hier = the hierarchical algorithm, auto = the tuner's "
-           "choice (default cost model). busbw in GB/s, out of place, float32.\n" % reps)
+           "choice (default cost model). busbw in GB/s, out of place, float32. Ratios are of times (medians, "
+           "µs): flat/hier > 1 means hier is faster; auto/best > 1 means the tuner's run was slower than the "
+           "faster of flat and hier. Below ~32 KiB the times are dominated by the scheduler (4-6 busy-polling "
+           "ranks on 2 CPUs) and vary by 2-4x from run to run.\n" % reps)
 out.append("- before: `%s`\n- after: `%s`\n" % (before.strip(), after.strip()))
 for lay in sorted({k[0] for k in med}):
     for coll in ("allreduce", "alltoall"):
@@ -150,17 +155,19 @@ for lay in sorted({k[0] for k in med}):
         if not sizes:
             continue
         out.append("\n## %s, %s\n" % (coll, lay))
-        out.append("| size (B) | flat busbw | hier busbw | hier/flat | auto busbw | tuner's choice | auto vs best |")
-        out.append("|---|---|---|---|---|---|---|")
+        out.append("| size (B) | flat µs | hier µs | auto µs | flat busbw | hier busbw | auto busbw | flat/hier | tuner's choice | auto/best |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
         for s in sizes:
-            g = lambda v: statistics.median(med[(lay, coll, v, s)]) if (lay, coll, v, s) in med else None
-            fl, hi, au = g("flat"), g("hier"), g("auto")
-            ratio = "%.2f" % (hi / fl) if fl and hi else "–"
-            best = max(x for x in (fl, hi) if x is not None) if (fl or hi) else None
+            g = lambda d, v: statistics.median(d[(lay, coll, v, s)]) if (lay, coll, v, s) in d else None
+            fl, hi, au = g(tmed, "flat"), g(tmed, "hier"), g(tmed, "auto")
+            bf, bh, ba = g(med, "flat"), g(med, "hier"), g(med, "auto")
+            ratio = "%.2f" % (fl / hi) if fl and hi else "–"
+            best = min(x for x in (fl, hi) if x is not None) if (fl or hi) else None
             vs = "%.2f" % (au / best) if au is not None and best else "–"
             ch = ",".join(sorted(set(algos.get((lay, coll, "auto", s), [])))) or "–"
-            f = lambda x: "%.3f" % x if x is not None else "–"
-            out.append("| %d | %s | %s | %s | %s | %s | %s |" % (s, f(fl), f(hi), ratio, f(au), ch, vs))
+            f = lambda x, p: ("%%.%df" % p) % x if x is not None else "–"
+            out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                s, f(fl, 1), f(hi, 1), f(au, 1), f(bf, 3), f(bh, 3), f(ba, 3), ratio, ch, vs))
 open(prefix + ".md", "w").write("\n".join(out) + "\n")
 print("wrote %s.md, %s.csv, %s" % (prefix, prefix, raw))
 EOF

@@ -177,10 +177,18 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       Endpoint::DirectInfo di;
       if (in->directInfo(&di)) {
         WEFT_ASSIGN_OR_RETURN(inData, receiveDirect(a, id, in, di, &transfer, &inPlace));
-        if (inData == nullptr) return Outcome::kNotReady;
       }
-    } else if (inData == nullptr) {
-      return Outcome::kNotReady;
+    }
+    if (transfer != SIZE_MAX && inData == nullptr) {
+      // In flight. A chunk received straight into its output has nothing left to do but wait:
+      // it goes out of the way of the messages behind it (the next transfer's announcement) and
+      // completes with the transfer; one read from staging needs the bytes now.
+      if (!inPlace || op.kind != StepKind::kRecv) return Outcome::kNotReady;
+      if (op.chunk == 0) in->recvEnd();  // the announcement; its transfer is posted
+      Transfer& t = transfers_[transfer];
+      ++t.handled;
+      t.waiting.push_back(id);
+      return Outcome::kDeferred;
     }
   }
   void* outData = nullptr;
@@ -245,7 +253,7 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   }
   if (out != nullptr) out->sendEnd(n, outTag);
   if (in != nullptr && (transfer == SIZE_MAX || op.chunk == 0)) in->recvEnd();
-  if (transfer != SIZE_MAX) consumedDirect(transfer);
+  if (transfer != SIZE_MAX) consumedDirect(a, transfer);
   return Outcome::kDone;
 }
 
@@ -263,11 +271,11 @@ Result<const char*> Executor::laterChunk(const ExecArgs& a, uint32_t id, Endpoin
   if (ti == transfers_.size()) return static_cast<const char*>(nullptr);
   Transfer& t = transfers_[ti];
   *transfer = ti;
+  *inPlace = t.staging < 0;
   if (!t.done) {
     WEFT_ASSIGN_OR_RETURN(t.done, in->testDirect(t.id, false));
     if (!t.done) return static_cast<const char*>(nullptr);
   }
-  *inPlace = t.staging < 0;
   if (*inPlace) return static_cast<const char*>(at(a, op.dst));
   const uint64_t offset = op.chunk * a.plan->chunkBytes;
   return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + offset);
@@ -330,9 +338,7 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
     t->waiting.push_back(id);
     return Outcome::kDeferred;
   }
-  for (uint32_t w : t->waiting)
-    complete(a, w);
-  t->waiting.clear();
+  finishWaiting(a, *t);
   if (t->handled == t->chunks) transfers_.erase(transfers_.begin() + (t - transfers_.data()));
   return Outcome::kDone;
 }
@@ -387,38 +393,49 @@ Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endp
     transfers_.push_back(std::move(fresh));
   }
   Transfer& t = transfers_[ti];
+  *transfer = ti;
+  *inPlace = t.staging < 0;
   if (!t.done) {
     WEFT_ASSIGN_OR_RETURN(t.done, in->testDirect(t.id, false));
     if (!t.done) return static_cast<const char*>(nullptr);
   }
-  *transfer = ti;
-  *inPlace = t.staging < 0;
   if (*inPlace) return static_cast<const char*>(at(a, op.dst));
   return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + di.offset);
 }
 
-void Executor::consumedDirect(size_t ti) {
+void Executor::consumedDirect(const ExecArgs& a, size_t ti) {
   Transfer& t = transfers_[ti];
+  finishWaiting(a, t);
   if (++t.handled < t.chunks) return;
   if (t.staging >= 0) stagingBusy_[static_cast<size_t>(t.staging)] = 0;
   transfers_.erase(transfers_.begin() + static_cast<std::ptrdiff_t>(ti));
 }
 
-// Completes the chunks of whole transfers sent that have finished.
+// Completes the ops that went out of the way of a transfer now done (a received chunk's avg
+// division happens here, once its bytes are there).
+void Executor::finishWaiting(const ExecArgs& a, Transfer& t) {
+  for (uint32_t id : t.waiting) {
+    const PlanOp& op = a.plan->ops[id];
+    if (!t.sending && op.finalize) finalizeInto(a.parts[op.part], at(a, op.dst), op.bytes);
+    complete(a, id);
+  }
+  t.waiting.clear();
+}
+
+// Completes the chunks of whole transfers that have finished.
 Result<bool> Executor::pollTransfers(const ExecArgs& a) {
   bool progressed = false;
   for (size_t i = 0; i < transfers_.size();) {
     Transfer& t = transfers_[i];
-    if (t.sending && !t.done && !t.waiting.empty()) {
-      WEFT_ASSIGN_OR_RETURN(t.done, t.ep->testDirect(t.id, true));
+    if (!t.done && !t.waiting.empty()) {
+      WEFT_ASSIGN_OR_RETURN(t.done, t.ep->testDirect(t.id, t.sending));
     }
-    if (t.sending && t.done && !t.waiting.empty()) {
-      for (uint32_t id : t.waiting)
-        complete(a, id);
-      t.waiting.clear();
+    if (t.done && !t.waiting.empty()) {
+      finishWaiting(a, t);
       progressed = true;
     }
-    if (t.sending && t.done && t.handled == t.chunks) {
+    if (t.done && t.handled == t.chunks) {
+      if (t.staging >= 0) stagingBusy_[static_cast<size_t>(t.staging)] = 0;
       transfers_.erase(transfers_.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
@@ -476,7 +493,7 @@ Result<bool> Executor::pass(const ExecArgs& a) {
       if (o == Outcome::kNotReady) break;
       ++recvHead_[p];
       if (op.sendPeer >= 0) ++sendHead_[static_cast<size_t>(op.sendPeer)];
-      complete(a, id);
+      if (o == Outcome::kDone) complete(a, id);
       progressed = true;
     }
   }

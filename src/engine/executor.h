@@ -98,8 +98,10 @@ class Executor {
     uint32_t handled = 0;  // chunks announced (sending) or consumed (receiving)
     bool sending = false;
     bool done = false;
-    int staging = -1;               // receiving: index into staging_, or -1 when received in place
-    std::vector<uint32_t> waiting;  // sending: chunk ops that complete when the transfer does
+    int staging = -1;  // receiving: index into staging_, or -1 when received in place
+    // Chunk ops that have gone out of the queue's way and complete when the transfer does: a
+    // send's, and a receive's straight into its output.
+    std::vector<uint32_t> waiting;
   };
   uint32_t chunksOf(const ExecArgs& a, const PlanOp& op) const;
   bool chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const;
@@ -112,7 +114,8 @@ class Executor {
                                     bool* inPlace);
   Result<const char*> laterChunk(const ExecArgs& a, uint32_t id, Endpoint* in, size_t* transfer,
                                  bool* inPlace);
-  void consumedDirect(size_t transfer);
+  void consumedDirect(const ExecArgs& a, size_t transfer);
+  void finishWaiting(const ExecArgs& a, Transfer& t);
   Result<bool> pollTransfers(const ExecArgs& a);
   void dropTransfers();
 
