@@ -28,7 +28,10 @@ struct TopologyDeleter {
 };
 using TopologyPtr = std::unique_ptr<hwloc_topology, TopologyDeleter>;
 
-const char* const kSkippedComponents[] = {"cuda", "opencl", "levelzero", "gl"};
+// hwloc components weft keeps out of discovery: the device-runtime ones would start CUDA, OpenCL or
+// Level Zero inside the application (or reach an X server), and "pci" goes through libpciaccess,
+// which leaks on every discovery; hwloc's linux component reads the same PCI devices from sysfs.
+const char* const kSkippedComponents[] = {"cuda", "opencl", "levelzero", "gl", "pci"};
 
 // hwloc's reason for the last failure: its errno, when it set one.
 std::string reason(int err) {
