@@ -51,9 +51,7 @@ void CommLayout::finish() {
   minLocal_ = maxLocal_ = 0;
   blocked_ = true;
   uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](uint64_t v) {
-    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-  };
+  auto mix = [&h](uint64_t v) { h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2); };
   for (size_t nd = 0; nd < nodes_.size(); ++nd) {
     const int size = static_cast<int>(nodes_[nd].size());
     minLocal_ = nd == 0 ? size : std::min(minLocal_, size);

@@ -1,7 +1,7 @@
-// Where a communicator's ranks are: the node of each rank, its index inside the node, its NUMA group
-// there, and the rails that join the ranks of equal local index across nodes. The bootstrap learns
-// it once (src/topology/); hierarchical algorithms read it through CollDesc::topo and the tuner
-// decides from it whether a call spans nodes.
+// Where a communicator's ranks are: the node of each rank, its index inside the node, its NUMA
+// group there, and the rails that join the ranks of equal local index across nodes. The bootstrap
+// learns it once (src/topology/); hierarchical algorithms read it through CollDesc::topo and the
+// tuner decides from it whether a call spans nodes.
 //
 // Nodes are numbered in the order of their lowest rank, and the ranks of a node are listed in
 // ascending order; local rank i of every node that has one belongs to rail i. Nodes may hold
