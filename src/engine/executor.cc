@@ -264,11 +264,15 @@ Result<const char*> Executor::laterChunk(const ExecArgs& a, uint32_t id, Endpoin
                                          size_t* transfer, bool* inPlace) {
   const PlanOp& op = a.plan->ops[id];
   if (op.chunk == 0) return static_cast<const char*>(nullptr);
-  size_t ti = 0;
-  while (ti < transfers_.size() && (transfers_[ti].sending || transfers_[ti].peer != op.recvPeer ||
-                                    transfers_[ti].step != op.step))
-    ++ti;
-  if (ti == transfers_.size()) return static_cast<const char*>(nullptr);
+  const size_t ti = findTransfer(false, op.recvPeer, op.step);
+  if (ti == SIZE_MAX) return static_cast<const char*>(nullptr);
+  return arrived(a, op, in, ti, transfer, inPlace);
+}
+
+// The bytes of a received chunk once its transfer is done (nullptr meanwhile): in the op's output,
+// or at the chunk's offset in staging. Sets *transfer and *inPlace either way.
+Result<const char*> Executor::arrived(const ExecArgs& a, const PlanOp& op, Endpoint* in, size_t ti,
+                                      size_t* transfer, bool* inPlace) {
   Transfer& t = transfers_[ti];
   *transfer = ti;
   *inPlace = t.staging < 0;
@@ -281,16 +285,20 @@ Result<const char*> Executor::laterChunk(const ExecArgs& a, uint32_t id, Endpoin
   return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + offset);
 }
 
-uint32_t Executor::chunksOf(const ExecArgs& a, const PlanOp& op) const {
-  if (op.msgBytes == 0) return 1;
-  return static_cast<uint32_t>((op.msgBytes + a.plan->chunkBytes - 1) / a.plan->chunkBytes);
+// The transfer in flight for this run's step `step` with that peer, or SIZE_MAX.
+size_t Executor::findTransfer(bool sending, int32_t peer, uint32_t step) const {
+  for (size_t i = 0; i < transfers_.size(); ++i)
+    if (transfers_[i].sending == sending && transfers_[i].peer == peer &&
+        transfers_[i].step == step)
+      return i;
+  return SIZE_MAX;
 }
 
 // Whether every chunk of op's step may run now (the ops of a step are consecutive) and, with
 // `unwaited`, whether no other op waits for any of them.
 bool Executor::chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const {
   const PlanOp& op = a.plan->ops[id];
-  const uint32_t first = id - op.chunk, n = chunksOf(a, op);
+  const uint32_t first = id - op.chunk, n = op.chunks;
   for (uint32_t k = first; k < first + n; ++k)
     if (deps_[k] != 0 || (unwaited && a.plan->ops[k].succCount != 0)) return false;
   return true;
@@ -311,9 +319,8 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
                                                const MsgTag& tag, bool* handled) {
   const PlanOp& op = a.plan->ops[id];
   *handled = false;
-  Transfer* t = nullptr;
-  for (Transfer& x : transfers_)
-    if (x.sending && x.step == op.step && x.peer == op.sendPeer) t = &x;
+  const size_t found = findTransfer(true, op.sendPeer, op.step);
+  Transfer* t = found != SIZE_MAX ? &transfers_[found] : nullptr;
   if (t == nullptr) {
     if (op.chunk != 0 || op.msgBytes < out->directThreshold() || !chunksReady(a, id, true))
       return Outcome::kDone;
@@ -323,13 +330,13 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
     fresh.id = tid;
     fresh.peer = op.sendPeer;
     fresh.step = op.step;
-    fresh.chunks = chunksOf(a, op);
+    fresh.chunks = op.chunks;
     fresh.sending = true;
     transfers_.push_back(std::move(fresh));
     t = &transfers_.back();
   }
   *handled = true;
-  if (op.chunk == 0) out->sendEndDirect(t->id, 0, op.bytes, op.msgBytes, tag);
+  if (op.chunk == 0) out->sendEndDirect(t->id, op.bytes, op.msgBytes, tag);
   ++t->handled;
   if (!t->done) {
     WEFT_ASSIGN_OR_RETURN(t->done, out->testDirect(t->id, true));
@@ -347,26 +354,22 @@ Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endp
                                             const Endpoint::DirectInfo& di, size_t* transfer,
                                             bool* inPlace) {
   const PlanOp& op = a.plan->ops[id];
-  size_t ti = 0;
-  while (ti < transfers_.size() && (transfers_[ti].sending || transfers_[ti].peer != op.recvPeer ||
-                                    transfers_[ti].id != di.id))
-    ++ti;
-  if (ti == transfers_.size()) {
-    if (di.offset != 0 || op.chunk != 0 || di.total != op.msgBytes)
+  size_t ti = findTransfer(false, op.recvPeer, op.step);
+  if (ti == SIZE_MAX) {
+    if (op.chunk != 0 || di.total != op.msgBytes)
       return errorStatus(weftInternalError,
-                         "rank %d: %s: rank %d announced bytes %llu..%llu of a %llu-byte transfer "
-                         "where message %u (chunk %u of %llu bytes) begins",
+                         "rank %d: %s: rank %d announced a %llu-byte transfer where message %u "
+                         "(chunk %u of %llu bytes) begins",
                          a.rank, a.what().c_str(), a.plan->peers[op.recvPeer].rank,
-                         static_cast<unsigned long long>(di.offset),
-                         static_cast<unsigned long long>(di.offset + op.bytes),
                          static_cast<unsigned long long>(di.total), op.recvIndex, op.chunk,
                          static_cast<unsigned long long>(op.msgBytes));
+    ti = transfers_.size();
     Transfer fresh;
     fresh.ep = in;
     fresh.id = di.id;
     fresh.peer = op.recvPeer;
     fresh.step = op.step;
-    fresh.chunks = chunksOf(a, op);
+    fresh.chunks = op.chunks;
     // Straight into the output when the step only receives and all of it may be written now;
     // otherwise into staging, which the step's chunks then read as they would their slots.
     char* dst = nullptr;
@@ -392,15 +395,7 @@ Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endp
     }
     transfers_.push_back(std::move(fresh));
   }
-  Transfer& t = transfers_[ti];
-  *transfer = ti;
-  *inPlace = t.staging < 0;
-  if (!t.done) {
-    WEFT_ASSIGN_OR_RETURN(t.done, in->testDirect(t.id, false));
-    if (!t.done) return static_cast<const char*>(nullptr);
-  }
-  if (*inPlace) return static_cast<const char*>(at(a, op.dst));
-  return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + di.offset);
+  return arrived(a, op, in, ti, transfer, inPlace);
 }
 
 void Executor::consumedDirect(const ExecArgs& a, size_t ti) {

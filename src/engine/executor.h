@@ -103,7 +103,6 @@ class Executor {
     // send's, and a receive's straight into its output.
     std::vector<uint32_t> waiting;
   };
-  uint32_t chunksOf(const ExecArgs& a, const PlanOp& op) const;
   bool chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const;
   Result<Outcome> sendDirect(const ExecArgs& a, uint32_t id, Endpoint* out, const MsgTag& tag,
                              bool* handled);
@@ -114,6 +113,9 @@ class Executor {
                                     bool* inPlace);
   Result<const char*> laterChunk(const ExecArgs& a, uint32_t id, Endpoint* in, size_t* transfer,
                                  bool* inPlace);
+  Result<const char*> arrived(const ExecArgs& a, const PlanOp& op, Endpoint* in, size_t ti,
+                              size_t* transfer, bool* inPlace);
+  size_t findTransfer(bool sending, int32_t peer, uint32_t step) const;
   void consumedDirect(const ExecArgs& a, size_t transfer);
   void finishWaiting(const ExecArgs& a, Transfer& t);
   Result<bool> pollTransfers(const ExecArgs& a);

@@ -77,6 +77,7 @@ Result<Plan> compilePlan(const Schedule& s, uint64_t chunkBytes) {
       op.msgBytes = b;
       op.step = static_cast<uint32_t>(i);
       op.chunk = c;
+      op.chunks = nchunks[i];
       op.sendIndex = op.recvIndex = 0;
       if (sp < 0 && rp < 0) plan.localOps.push_back(id);
       // Dependencies.

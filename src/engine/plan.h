@@ -30,6 +30,7 @@ struct PlanOp {
   uint32_t recvIndex;
   uint32_t step;  // the schedule step this chunk belongs to (for messages)
   uint32_t chunk;
+  uint32_t chunks;  // the step's chunk count (its ops are consecutive: id - chunk is the first)
 };
 
 struct PeerQueues {

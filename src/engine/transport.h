@@ -70,12 +70,10 @@ class Endpoint {
     (void)bytes;
     return Status(weftInternalError, "whole transfers are not offered by this transport");
   }
-  // Publishes the slot from sendBegin as the announcement of `bytes` at `offset` of transfer `id`
-  // (of `total` bytes).
-  virtual void sendEndDirect(uint64_t id, uint64_t offset, size_t bytes, uint64_t total,
-                             const MsgTag& tag) {
+  // Publishes the slot from sendBegin as the announcement of transfer `id` (`total` bytes), whose
+  // first chunk is `bytes` long.
+  virtual void sendEndDirect(uint64_t id, size_t bytes, uint64_t total, const MsgTag& tag) {
     (void)id;
-    (void)offset;
     (void)total;
     (void)bytes;
     (void)tag;
@@ -84,8 +82,7 @@ class Endpoint {
   // chunk's), and which.
   struct DirectInfo {
     uint64_t id = 0;
-    uint64_t offset = 0;  // of this chunk within the transfer
-    uint64_t total = 0;   // the transfer's bytes
+    uint64_t total = 0;  // the transfer's bytes
   };
   virtual bool directInfo(DirectInfo* out) const {
     (void)out;

@@ -32,16 +32,14 @@ uint64_t directTag(uint64_t id, uint64_t piece) {
   return (kDirect << kKindShift) | ((id & 0xffffu) << 16) | piece;
 }
 
-// What precedes a chunk in every slot. An announcement of part of a whole transfer carries no
-// payload: `bytes` is the chunk's size, and the transfer's id, the chunk's offset in it and its
-// total follow.
+// What precedes a chunk in every slot. The announcement of a whole transfer carries no payload:
+// `bytes` is the size of the step's first chunk, and the transfer's id and total follow.
 constexpr uint64_t kFlagDirect = 1;
 struct WireHeader {
   MsgTag tag;
   uint64_t bytes;
   uint64_t flags;
   uint64_t directId;
-  uint64_t directOffset;
   uint64_t directTotal;
 };
 constexpr size_t kHeaderBytes = 64;  // keeps the payload cache-line aligned
@@ -103,8 +101,7 @@ class NetEndpoint final : public Endpoint {
 
   uint64_t directThreshold() const override;
   Result<uint64_t> postSendDirect(const void* src, uint64_t bytes) override;
-  void sendEndDirect(uint64_t id, uint64_t offset, size_t bytes, uint64_t total,
-                     const MsgTag& tag) override;
+  void sendEndDirect(uint64_t id, size_t bytes, uint64_t total, const MsgTag& tag) override;
   bool directInfo(DirectInfo* out) const override;
   Status postRecvDirect(uint64_t id, void* dst, uint64_t bytes) override;
   Result<bool> testDirect(uint64_t id, bool sending) override;
@@ -575,19 +572,16 @@ Result<uint64_t> NetEndpoint::postSendDirect(const void* src, uint64_t bytes) {
   const uint64_t id = nextDirect_++ & 0xffffu;
   // The plugin only reads a send buffer; the ABI's pointer is const for isend.
   WEFT_TRY(postDirect(true, id, static_cast<char*>(const_cast<void*>(src)), bytes));
-  counters.countSend(bytes);
-  --counters.messagesSent;  // the announcements count the messages
+  counters.bytesSent += bytes;  // its announcement counts the message
   return id;
 }
 
-void NetEndpoint::sendEndDirect(uint64_t id, uint64_t offset, size_t bytes, uint64_t total,
-                                const MsgTag& tag) {
+void NetEndpoint::sendEndDirect(uint64_t id, size_t bytes, uint64_t total, const MsgTag& tag) {
   WireHeader h{};
   h.tag = tag;
   h.bytes = bytes;
   h.flags = kFlagDirect;
   h.directId = id;
-  h.directOffset = offset;
   h.directTotal = total;
   publish(h, 0);
   ++counters.messagesSent;
@@ -640,7 +634,7 @@ Result<bool> NetEndpoint::testDirect(uint64_t id, bool sending) {
                          static_cast<unsigned long long>(d.bytes));
   }
   if (!all) return false;
-  if (!d.sending) counters.countReceive(d.bytes), --counters.messagesReceived;
+  if (!d.sending) counters.bytesReceived += d.bytes;  // its announcement counted the message
   if (d.mr != nullptr) t_->ops()->dereg_mem(t_->ctx(), d.mr);
   directs_.erase(directs_.begin() + static_cast<std::ptrdiff_t>(i));
   return true;
@@ -666,7 +660,7 @@ const void* NetEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
     std::memcpy(&h, slot, sizeof h);
     recvDirect_ = got == kHeaderBytes && (h.flags & kFlagDirect) != 0;
     if (recvDirect_) {
-      recvDirectInfo_ = DirectInfo{h.directId, h.directOffset, h.directTotal};
+      recvDirectInfo_ = DirectInfo{h.directId, h.directTotal};
     } else if (got < kHeaderBytes || h.bytes != got - kHeaderBytes ||
                h.bytes > t_->cfg().slotBytes) {
       t_->fail(WEFT_TP_ERR_INTERNAL, peer_, "receiving from",
