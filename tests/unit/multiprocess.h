@@ -65,6 +65,10 @@ inline RunResult run(const std::string& cmd) {
   return r;
 }
 
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
 // weftrun -n N <extra> weft_test_worker (the mode and its arguments follow).
 inline std::string launcher(int n, const std::string& extra = "") {
   return std::string(WEFT_BINARY_DIR) + "/tools/weftrun -n " + std::to_string(n) + " " + extra +

@@ -29,10 +29,6 @@ bool pluginBuilt(const std::string& name) {
                << " was not built (its library was not found when " \
                   "weft was configured)"
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
 TEST(PluginLoader, MissingFileIsNamedWithTheLoadersReason) {
   auto r = loadTransportPlugin("/nonexistent/libweft-transport-nope.so");
   ASSERT_FALSE(r.ok());

@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "multiprocess.h"
 #include "test_env.h"
 #include "topology/node_topology.h"
 #include "tuner/algo_override.h"
@@ -33,30 +34,8 @@ constexpr char kCleanEnv[] =
     "-u WEFT_RANK -u WEFT_WORLD_SIZE -u WEFT_ROOT -u RANK -u WORLD_SIZE -u OMPI_COMM_WORLD_RANK "
     "-u OMPI_COMM_WORLD_SIZE -u SLURM_PROCID -u SLURM_NTASKS ";
 
-struct Cmd {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Cmd run(const std::string& cmd) {
-  Cmd c;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return c;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    c.out.append(buf, n);
-  const int st = pclose(p);
-  c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return c;
-}
-
-Cmd weftInfo(const std::string& args, const std::string& env = "") {
+RunResult weftInfo(const std::string& args, const std::string& env = "") {
   return run(std::string(kCleanEnv) + env + " " + kWeftInfo + " " + args);
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
 }
 
 size_t occurrences(const std::string& s, const std::string& part) {
@@ -205,110 +184,112 @@ TEST(WeftInfo, JsonCheckerAcceptsJsonAndRejectsTheRest) {
 TEST(WeftInfo, TopologyFromAFileShowsItsNumaNodesAndDevices) {
   if (!topo::haveHwloc()) GTEST_SKIP() << "WEFT_TOPO_FILE needs hwloc, which this build lacks";
   const std::string env = std::string("WEFT_TOPO_FILE=") + kFixture;
-  Cmd c = weftInfo("--topology", env);
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(contains(c.out, "\nTopology")) << c.out;
-  EXPECT_TRUE(contains(c.out, std::string("(WEFT_TOPO_FILE=") + kFixture + ")")) << c.out;
-  EXPECT_TRUE(contains(c.out, "2 NUMA nodes")) << c.out;
-  EXPECT_TRUE(contains(c.out, "NUMA 0: cpus 0-3")) << c.out;
-  EXPECT_TRUE(contains(c.out, "NUMA 1: cpus 4-7")) << c.out;
-  EXPECT_TRUE(contains(c.out, "gpu 0000:17:00.0")) << c.out;
-  EXPECT_TRUE(contains(c.out, "gpu 0000:b1:00.0")) << c.out;
-  EXPECT_TRUE(contains(c.out, "nic 0000:ca:00.0")) << c.out;
-  EXPECT_TRUE(contains(c.out, "mlx5_0")) << c.out;
-  EXPECT_FALSE(contains(c.out, "\nSettings")) << "only the section asked for";
+  RunResult c = weftInfo("--topology", env);
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(contains(c.output, "\nTopology")) << c.output;
+  EXPECT_TRUE(contains(c.output, std::string("(WEFT_TOPO_FILE=") + kFixture + ")")) << c.output;
+  EXPECT_TRUE(contains(c.output, "2 NUMA nodes")) << c.output;
+  EXPECT_TRUE(contains(c.output, "NUMA 0: cpus 0-3")) << c.output;
+  EXPECT_TRUE(contains(c.output, "NUMA 1: cpus 4-7")) << c.output;
+  EXPECT_TRUE(contains(c.output, "gpu 0000:17:00.0")) << c.output;
+  EXPECT_TRUE(contains(c.output, "gpu 0000:b1:00.0")) << c.output;
+  EXPECT_TRUE(contains(c.output, "nic 0000:ca:00.0")) << c.output;
+  EXPECT_TRUE(contains(c.output, "mlx5_0")) << c.output;
+  EXPECT_FALSE(contains(c.output, "\nSettings")) << "only the section asked for";
 
   // JSON: the topology object sits under its key, indented as the rest of the document.
   c = weftInfo("--json --version --topology", env);
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_TRUE(contains(c.out, "\n  \"topology\": {\n    \"source\": \"WEFT_TOPO_FILE=")) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"os_index\""), 2u) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"kind\": \"gpu\""), 2u) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"kind\": \"nic\""), 1u) << c.out;
-  EXPECT_TRUE(c.out.ends_with("\n  }\n}\n")) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_TRUE(contains(c.output, "\n  \"topology\": {\n    \"source\": \"WEFT_TOPO_FILE="))
+      << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"os_index\""), 2u) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"kind\": \"gpu\""), 2u) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"kind\": \"nic\""), 1u) << c.output;
+  EXPECT_TRUE(c.output.ends_with("\n  }\n}\n")) << c.output;
 
   // Every section, with the topology among them, is still one document.
   c = weftInfo("--json", env);
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"topology\": {")) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"topology\": {")) << c.output;
 }
 
 TEST(WeftInfo, TopologyFileThatCannotBeReadIsNamed) {
   const std::string path = ::testing::TempDir() + "weft_info_no_such_topology.xml";
   std::remove(path.c_str());
   const std::string env = "WEFT_TOPO_FILE=" + path;
-  Cmd c = weftInfo("--topology", env);
-  EXPECT_EQ(c.status, 1) << c.out;
-  EXPECT_TRUE(contains(c.out, "error: WEFT_TOPO_FILE=" + path)) << c.out;
+  RunResult c = weftInfo("--topology", env);
+  EXPECT_EQ(c.status, 1) << c.output;
+  EXPECT_TRUE(contains(c.output, "error: WEFT_TOPO_FILE=" + path)) << c.output;
 
   c = weftInfo("--json --topology", env);
-  EXPECT_EQ(c.status, 1) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"error\": \"WEFT_TOPO_FILE=" + path)) << c.out;
+  EXPECT_EQ(c.status, 1) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"error\": \"WEFT_TOPO_FILE=" + path)) << c.output;
 
   // The other sections still print, and the error still sets the exit status.
   c = weftInfo("--version --topology", env);
-  EXPECT_EQ(c.status, 1) << c.out;
-  EXPECT_TRUE(contains(c.out, "weft 0.")) << c.out;
+  EXPECT_EQ(c.status, 1) << c.output;
+  EXPECT_TRUE(contains(c.output, "weft 0.")) << c.output;
 }
 
 // ---- --explain --nodes ----
 
 TEST(WeftInfo, ExplainWithNodesNamesTheLayoutAndUsesInterNodeCosts) {
-  Cmd c = weftInfo("--explain allreduce 16M --nodes 2x4");
-  ASSERT_EQ(c.status, 0) << c.out;
-  const std::string header = lines(c.out).at(0);
+  RunResult c = weftInfo("--explain allreduce 16M --nodes 2x4");
+  ASSERT_EQ(c.status, 0) << c.output;
+  const std::string header = lines(c.output).at(0);
   EXPECT_TRUE(contains(header, "on 8 ranks as 2 nodes x 4 ranks")) << header;
   EXPECT_TRUE(contains(header, "inter-node costs")) << header;
   EXPECT_FALSE(contains(header, "peers' memory reachable")) << "ranks on two nodes: " << header;
-  EXPECT_TRUE(contains(c.out, "  choice: ")) << c.out;
+  EXPECT_TRUE(contains(c.output, "  choice: ")) << c.output;
 
   c = weftInfo("--explain allreduce 16M --nodes 3+2+4");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(contains(lines(c.out).at(0), "on 9 ranks as 3 nodes (3+2+4 ranks)")) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(contains(lines(c.output).at(0), "on 9 ranks as 3 nodes (3+2+4 ranks)")) << c.output;
 
   // One node: intra-node costs, as without --nodes.
   c = weftInfo("--explain broadcast 1M --nodes 1x4 --nranks 4");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(contains(lines(c.out).at(0), "on 4 ranks as 1 node x 4 ranks")) << c.out;
-  EXPECT_TRUE(contains(lines(c.out).at(0), "intra-node costs")) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(contains(lines(c.output).at(0), "on 4 ranks as 1 node x 4 ranks")) << c.output;
+  EXPECT_TRUE(contains(lines(c.output).at(0), "intra-node costs")) << c.output;
 
   // Without --nodes the header is as it was.
   c = weftInfo("--explain allreduce 16M");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(contains(lines(c.out).at(0), "on 8 ranks, peers' memory reachable: intra-node"))
-      << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(contains(lines(c.output).at(0), "on 8 ranks, peers' memory reachable: intra-node"))
+      << c.output;
 
   c = weftInfo("--json --explain allreduce 16M --nodes 2x4");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"nranks\": 8,")) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"layout\": \"2 nodes x 4 ranks\"")) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"level\": \"inter\"")) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"nranks\": 8,")) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"layout\": \"2 nodes x 4 ranks\"")) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"level\": \"inter\"")) << c.output;
 }
 
 TEST(WeftInfo, MalformedNodesAreRefusedNamingTheAcceptedForms) {
   for (const char* bad :
        {"bad", "2x", "x4", "0x4", "2x0", "2x4x2", "3++2", "+3", "3+", "3+0", "-2x4", "2.5x4", ""}) {
-    Cmd c = weftInfo(std::string("--explain allreduce 1M --nodes '") + bad + "'");
-    EXPECT_EQ(c.status, 2) << bad << ": " << c.out;
-    EXPECT_TRUE(contains(c.out, std::string("--nodes \"") + bad + "\" is not a layout")) << c.out;
-    EXPECT_TRUE(contains(c.out, "NxL")) << c.out;
-    EXPECT_TRUE(contains(c.out, "3+2+4")) << c.out;
+    RunResult c = weftInfo(std::string("--explain allreduce 1M --nodes '") + bad + "'");
+    EXPECT_EQ(c.status, 2) << bad << ": " << c.output;
+    EXPECT_TRUE(contains(c.output, std::string("--nodes \"") + bad + "\" is not a layout"))
+        << c.output;
+    EXPECT_TRUE(contains(c.output, "NxL")) << c.output;
+    EXPECT_TRUE(contains(c.output, "3+2+4")) << c.output;
   }
-  Cmd c = weftInfo("--explain allreduce 16M --nodes 2x4 --nranks 7");
-  EXPECT_EQ(c.status, 2) << c.out;
-  EXPECT_TRUE(contains(c.out, "--nodes 2x4 makes 8 ranks but --nranks is 7")) << c.out;
+  RunResult c = weftInfo("--explain allreduce 16M --nodes 2x4 --nranks 7");
+  EXPECT_EQ(c.status, 2) << c.output;
+  EXPECT_TRUE(contains(c.output, "--nodes 2x4 makes 8 ranks but --nranks is 7")) << c.output;
   // Order does not matter, and agreeing values are fine.
   c = weftInfo("--nranks 7 --explain allreduce 16M --nodes 2x4");
-  EXPECT_EQ(c.status, 2) << c.out;
+  EXPECT_EQ(c.status, 2) << c.output;
   EXPECT_EQ(weftInfo("--nranks 8 --explain allreduce 16M --nodes 2x4").status, 0);
   // --nodes means nothing to the sections.
   c = weftInfo("--version --nodes 2x4");
-  EXPECT_EQ(c.status, 2) << c.out;
-  EXPECT_TRUE(contains(c.out, "--nodes applies to --explain and --table")) << c.out;
+  EXPECT_EQ(c.status, 2) << c.output;
+  EXPECT_TRUE(contains(c.output, "--nodes applies to --explain and --table")) << c.output;
 }
 
 // ---- --table ----
@@ -321,10 +302,10 @@ std::vector<std::string> defaultTableSizes() {
 }
 
 TEST(WeftInfo, TableHasARowPerSizeAndAColumnPerCollective) {
-  Cmd c = weftInfo("--table --nranks 8");
-  ASSERT_EQ(c.status, 0) << c.out;
-  const std::vector<std::string> ls = lines(c.out);
-  ASSERT_GE(ls.size(), 2u) << c.out;
+  RunResult c = weftInfo("--table --nranks 8");
+  ASSERT_EQ(c.status, 0) << c.output;
+  const std::vector<std::string> ls = lines(c.output);
+  ASSERT_GE(ls.size(), 2u) << c.output;
   EXPECT_TRUE(contains(ls[0], "8 ranks")) << ls[0];
   const std::vector<std::string> head = words(ls[1]);
   const std::vector<std::string> colls = {"bytes",     "allreduce", "allgather", "reducescatter",
@@ -332,7 +313,7 @@ TEST(WeftInfo, TableHasARowPerSizeAndAColumnPerCollective) {
   EXPECT_EQ(head, colls) << ls[1];
   const std::vector<std::string> sizes = defaultTableSizes();
   ASSERT_EQ(sizes.size(), 13u);  // 8 B, 32 B, ... 128M
-  ASSERT_EQ(ls.size(), 2 + sizes.size()) << c.out;
+  ASSERT_EQ(ls.size(), 2 + sizes.size()) << c.output;
   for (size_t i = 0; i < sizes.size(); ++i) {
     const std::vector<std::string> row = words(ls[2 + i]);
     ASSERT_EQ(row.size(), 1 + 2 * 6) << "a name and an estimate per collective: " << ls[2 + i];
@@ -342,23 +323,23 @@ TEST(WeftInfo, TableHasARowPerSizeAndAColumnPerCollective) {
   }
 
   c = weftInfo("--json --table --nranks 8");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"collective\": "), 13u * 6u) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"estimate_us\": "), 13u * 6u) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"algorithm\": \""), 13u * 6u) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"collective\": \"alltoall\",\n        \"bytes\": 134217728,"))
-      << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"collective\": "), 13u * 6u) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"estimate_us\": "), 13u * 6u) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"algorithm\": \""), 13u * 6u) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"collective\": \"alltoall\",\n        \"bytes\": 134217728,"))
+      << c.output;
 }
 
 TEST(WeftInfo, TableSizesAndCollectivesCanBeChosen) {
   // float64: 4 B holds no element (left out), 16 and 64 are whole; 256 is past the range.
-  Cmd c = weftInfo(
+  RunResult c = weftInfo(
       "--table --nodes 2x2 --dtype float64 --collectives allreduce,broadcast "
       "--sizes 4-100");
-  ASSERT_EQ(c.status, 0) << c.out;
-  std::vector<std::string> ls = lines(c.out);
-  ASSERT_EQ(ls.size(), 4u) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  std::vector<std::string> ls = lines(c.output);
+  ASSERT_EQ(ls.size(), 4u) << c.output;
   EXPECT_TRUE(contains(ls[0], "4 ranks as 2 nodes x 2 ranks")) << ls[0];
   EXPECT_TRUE(contains(ls[0], "inter-node costs")) << ls[0];
   EXPECT_EQ(words(ls[1]), (std::vector<std::string>{"bytes", "allreduce", "broadcast"}));
@@ -367,39 +348,39 @@ TEST(WeftInfo, TableSizesAndCollectivesCanBeChosen) {
 
   // Sizes that are not multiples of the element size are rounded down.
   c = weftInfo("--json --table --nranks 3 --dtype float64 --collectives reduce --sizes 12-200");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"collective\": \"reduce\""), 3u) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"collective\": \"reduce\""), 3u) << c.output;
   for (const char* b : {"\"bytes\": 8,", "\"bytes\": 48,", "\"bytes\": 192,"})
-    EXPECT_TRUE(contains(c.out, b)) << b << "\n" << c.out;
+    EXPECT_TRUE(contains(c.output, b)) << b << "\n" << c.output;
 
   for (const char* bad : {"--sizes 5-2", "--sizes x-1M", "--sizes 0-8"}) {
     c = weftInfo(std::string("--table ") + bad);
-    EXPECT_EQ(c.status, 2) << bad << ": " << c.out;
-    EXPECT_TRUE(contains(c.out, "is not a size range")) << c.out;
+    EXPECT_EQ(c.status, 2) << bad << ": " << c.output;
+    EXPECT_TRUE(contains(c.output, "is not a size range")) << c.output;
   }
   c = weftInfo("--table --collectives allreduce,allreduc");
-  EXPECT_EQ(c.status, 2) << c.out;
-  EXPECT_TRUE(contains(c.out, "--collectives: unknown collective \"allreduc\"")) << c.out;
+  EXPECT_EQ(c.status, 2) << c.output;
+  EXPECT_TRUE(contains(c.output, "--collectives: unknown collective \"allreduc\"")) << c.output;
   c = weftInfo("--table --nodes 2x2 --nranks 5");
-  EXPECT_EQ(c.status, 2) << c.out;
+  EXPECT_EQ(c.status, 2) << c.output;
   c = weftInfo("--sizes 1K-1M --version");
-  EXPECT_EQ(c.status, 2) << c.out;
+  EXPECT_EQ(c.status, 2) << c.output;
   c = weftInfo("--table --explain allreduce 1M");
-  EXPECT_EQ(c.status, 2) << c.out;
+  EXPECT_EQ(c.status, 2) << c.output;
 }
 
 // ---- --comm ----
 
 TEST(WeftInfo, CommWithoutALauncherSaysToUseOne) {
-  Cmd c = weftInfo("--comm");
-  EXPECT_EQ(c.status, 2) << c.out;
-  EXPECT_TRUE(contains(c.out, "run it under a launcher, e.g. weftrun -n 4 weft-info --comm"))
-      << c.out;
+  RunResult c = weftInfo("--comm");
+  EXPECT_EQ(c.status, 2) << c.output;
+  EXPECT_TRUE(contains(c.output, "run it under a launcher, e.g. weftrun -n 4 weft-info --comm"))
+      << c.output;
   c = run(std::string(kCleanEnv) + kWeftrun + " -n 2 --timeout 60 " + kWeftInfo +
           " --comm --nodes 2x1");
-  EXPECT_NE(c.status, 0) << c.out;
-  EXPECT_TRUE(contains(c.out, "--nodes and --nranks do not apply")) << c.out;
+  EXPECT_NE(c.status, 0) << c.output;
+  EXPECT_TRUE(contains(c.output, "--nodes and --nranks do not apply")) << c.output;
 }
 
 // A directory for the shared-memory segments of one job, removed afterwards.
@@ -423,29 +404,31 @@ TEST(WeftInfo, CommOnOneHostShowsItsLayoutPlacesTransportsAndTable) {
   TempDir shm;
   const std::string job = std::string(kCleanEnv) + "WEFT_SHM_DIR=" + shm.path() + " " + kWeftrun +
                           " -n 4 --timeout 120 " + kWeftInfo + " --comm";
-  Cmd c = run(job);
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_EQ(occurrences(c.out, "Communicator: "), 1u) << "rank 0 alone prints\n" << c.out;
-  EXPECT_TRUE(contains(c.out, "Communicator: 4 ranks, 1 node x 4 ranks, transport shm")) << c.out;
-  EXPECT_TRUE(contains(c.out, "  node 0: ranks 0-3, leader 0")) << c.out;
+  RunResult c = run(job);
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_EQ(occurrences(c.output, "Communicator: "), 1u) << "rank 0 alone prints\n" << c.output;
+  EXPECT_TRUE(contains(c.output, "Communicator: 4 ranks, 1 node x 4 ranks, transport shm"))
+      << c.output;
+  EXPECT_TRUE(contains(c.output, "  node 0: ranks 0-3, leader 0")) << c.output;
   for (int r = 0; r < 4; ++r)
-    EXPECT_TRUE(contains(c.out, "  rail " + std::to_string(r) + ": ranks " + std::to_string(r)))
-        << c.out;
-  EXPECT_TRUE(contains(c.out, "\nRanks")) << c.out;
-  EXPECT_EQ(occurrences(c.out, "shm        3 "), 4u) << "every rank reaches 3 peers\n" << c.out;
-  EXPECT_TRUE(contains(c.out,
+    EXPECT_TRUE(contains(c.output, "  rail " + std::to_string(r) + ": ranks " + std::to_string(r)))
+        << c.output;
+  EXPECT_TRUE(contains(c.output, "\nRanks")) << c.output;
+  EXPECT_EQ(occurrences(c.output, "shm        3 "), 4u) << "every rank reaches 3 peers\n"
+                                                        << c.output;
+  EXPECT_TRUE(contains(c.output,
                        "Tuner's choice and estimate (us) per collective and size: 4 ranks "
                        "as 1 node x 4 ranks"))
-      << c.out;
+      << c.output;
   for (const std::string& s : defaultTableSizes())
-    EXPECT_TRUE(contains(c.out, "\n  " + s + " ")) << s << "\n" << c.out;
+    EXPECT_TRUE(contains(c.output, "\n  " + s + " ")) << s << "\n" << c.output;
 
   c = run(job + " --json --collectives allreduce --sizes 1K-4K");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"layout\": \"1 node x 4 ranks\"")) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"name\": \"shm\""), 4u) << c.out;
-  EXPECT_EQ(occurrences(c.out, "\"collective\": \"allreduce\""), 2u) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"layout\": \"1 node x 4 ranks\"")) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"name\": \"shm\""), 4u) << c.output;
+  EXPECT_EQ(occurrences(c.output, "\"collective\": \"allreduce\""), 2u) << c.output;
 }
 
 TEST(WeftInfo, CommOnTwoHostsShowsBothNodesAndTheNetworkTransport) {
@@ -457,23 +440,25 @@ TEST(WeftInfo, CommOnTwoHostsShowsBothNodesAndTheNetworkTransport) {
                           " UCX_TLS=tcp UCX_NET_DEVICES=lo " + kWeftrun +
                           " -n 4 --timeout 120 sh -c 'WEFT_HOST_ID=host$((WEFT_RANK / 2)) exec " +
                           kWeftInfo + " --comm --collectives allreduce,broadcast --sizes 8-8K";
-  Cmd c = run(job + "'");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(contains(c.out, "Communicator: 4 ranks, 2 nodes x 2 ranks, transport ")) << c.out;
-  EXPECT_TRUE(contains(c.out, "  node 0: ranks 0-1, leader 0")) << c.out;
-  EXPECT_TRUE(contains(c.out, "  node 1: ranks 2-3, leader 2")) << c.out;
-  EXPECT_TRUE(contains(c.out, "  rail 0: ranks 0,2")) << c.out;
-  EXPECT_TRUE(contains(c.out, "  rail 1: ranks 1,3")) << c.out;
-  EXPECT_EQ(occurrences(c.out, "shm        1 "), 4u) << "one peer on the same host\n" << c.out;
-  EXPECT_TRUE(contains(c.out, "ucx        2 ")) << "two peers on the other host\n" << c.out;
-  EXPECT_TRUE(contains(c.out, "4 ranks as 2 nodes x 2 ranks")) << c.out;
-  EXPECT_TRUE(contains(c.out, "inter-node costs")) << c.out;
+  RunResult c = run(job + "'");
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(contains(c.output, "Communicator: 4 ranks, 2 nodes x 2 ranks, transport "))
+      << c.output;
+  EXPECT_TRUE(contains(c.output, "  node 0: ranks 0-1, leader 0")) << c.output;
+  EXPECT_TRUE(contains(c.output, "  node 1: ranks 2-3, leader 2")) << c.output;
+  EXPECT_TRUE(contains(c.output, "  rail 0: ranks 0,2")) << c.output;
+  EXPECT_TRUE(contains(c.output, "  rail 1: ranks 1,3")) << c.output;
+  EXPECT_EQ(occurrences(c.output, "shm        1 "), 4u) << "one peer on the same host\n"
+                                                        << c.output;
+  EXPECT_TRUE(contains(c.output, "ucx        2 ")) << "two peers on the other host\n" << c.output;
+  EXPECT_TRUE(contains(c.output, "4 ranks as 2 nodes x 2 ranks")) << c.output;
+  EXPECT_TRUE(contains(c.output, "inter-node costs")) << c.output;
 
   c = run(job + " --json'");
-  ASSERT_EQ(c.status, 0) << c.out;
-  EXPECT_TRUE(validJson(c.out)) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"layout\": \"2 nodes x 2 ranks\"")) << c.out;
-  EXPECT_TRUE(contains(c.out, "\"name\": \"ucx\"")) << c.out;
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(validJson(c.output)) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"layout\": \"2 nodes x 2 ranks\"")) << c.output;
+  EXPECT_TRUE(contains(c.output, "\"name\": \"ucx\"")) << c.output;
 }
 
 }  // namespace
