@@ -104,30 +104,6 @@ PeerInfo localInfo() {
   return info;
 }
 
-// Which ranks share a host with which.
-struct Layout {
-  int nhosts = 0;
-  int host = 0;                 // this rank's host, numbered in order of first appearance
-  std::vector<int> localRanks;  // the ranks on this rank's host, ascending
-};
-
-Layout hostLayout(const std::vector<PeerInfo>& infos, int rank) {
-  Layout l;
-  std::vector<std::string> keys;
-  std::vector<int> hostOf(infos.size());
-  for (size_t r = 0; r < infos.size(); ++r) {
-    std::string key(infos[r].hostKey, strnlen(infos[r].hostKey, sizeof infos[r].hostKey));
-    auto it = std::find(keys.begin(), keys.end(), key);
-    hostOf[r] = static_cast<int>(it - keys.begin());
-    if (it == keys.end()) keys.push_back(key);
-  }
-  l.nhosts = static_cast<int>(keys.size());
-  l.host = hostOf[static_cast<size_t>(rank)];
-  for (size_t r = 0; r < infos.size(); ++r)
-    if (hostOf[r] == l.host) l.localRanks.push_back(static_cast<int>(r));
-  return l;
-}
-
 // The communicator's layout: nodes from the host keys, NUMA groups from each rank's binding.
 weft::CommLayout commLayout(const std::vector<PeerInfo>& infos) {
   std::vector<std::string> keys;
@@ -177,7 +153,7 @@ TransportChoice transportChoice() {
 // on the bootstrap, so that a plugin that fails anywhere is given up everywhere.
 weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nranks,
                                                              const std::vector<PeerInfo>& infos,
-                                                             const Layout& layout,
+                                                             const weft::CommLayout& layout,
                                                              weft::OobExchange& oob) {
   const TransportChoice choice = transportChoice();
   weft::ShmConfig shm;
@@ -186,13 +162,14 @@ weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nrank
   shm.nslots = static_cast<int>(weft::config::intValue("WEFT_SHM_NSLOTS"));
   shm.direct = weft::config::intValue("WEFT_SHM_DIRECT") != 0;
   const uint64_t commId = infos[0].commId;
-  if (choice.shm && layout.nhosts == 1)
+  const int host = layout.nodeOf(rank);
+  const std::vector<int>& localRanks = layout.nodeRanks(host);
+  if (choice.shm && layout.nnodes() == 1)
     return weft::createShmTransport(rank, nranks, commId, shm, oob);
 
   if (choice.nets.empty()) {
     int other = 0;
-    while (other < nranks && std::find(layout.localRanks.begin(), layout.localRanks.end(), other) !=
-                                 layout.localRanks.end())
+    while (other < nranks && layout.nodeOf(other) == host)
       ++other;
     return errorStatus(weftInvalidUsage,
                        "rank %d is on host %s and rank %d on host %s, but WEFT_TRANSPORT=%s allows "
@@ -206,17 +183,14 @@ weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nrank
   if (choice.shm) {
     // Segment names must differ between hosts that share /dev/shm (network namespaces, or
     // WEFT_HOST_ID on one machine).
-    shm.ranks = layout.localRanks;
-    weft::SubsetOob hostOob(oob, rank, nranks, layout.localRanks);
-    const int localRank =
-        static_cast<int>(std::find(layout.localRanks.begin(), layout.localRanks.end(), rank) -
-                         layout.localRanks.begin());
+    shm.ranks = localRanks;
+    weft::SubsetOob hostOob(oob, rank, nranks, localRanks);
     WEFT_ASSIGN_OR_RETURN(
-        local, weft::createShmTransport(
-                   localRank, static_cast<int>(layout.localRanks.size()),
-                   commId ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(layout.host + 1)), shm,
-                   hostOob));
-    for (int r : layout.localRanks)
+        local,
+        weft::createShmTransport(layout.localRank(rank), static_cast<int>(localRanks.size()),
+                                 commId ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(host + 1)),
+                                 shm, hostOob));
+    for (int r : localRanks)
       remote[static_cast<size_t>(r)] = false;
   }
   remote[static_cast<size_t>(rank)] = false;
@@ -229,16 +203,16 @@ weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nrank
     auto t = weft::createNetTransport(name, rank, nranks, commId, remote, net, oob);
     if (t.ok()) {
       if (!local) return std::move(*t);
-      return weft::makeRoutedTransport(std::move(local), layout.localRanks, std::move(*t), nranks);
+      return weft::makeRoutedTransport(std::move(local), localRanks, std::move(*t), nranks);
     }
     WEFT_INFO(kNet, "transport %s not used: %s", name.c_str(), t.status().message().c_str());
     reasons += weft::strprintf("\n  %s: %s", name.c_str(), t.status().message().c_str());
   }
-  if (layout.nhosts > 1)
+  if (layout.nnodes() > 1)
     return errorStatus(weftSystemError,
                        "the ranks are on %d hosts and no network transport could be set up "
                        "(WEFT_TRANSPORT=%s):%s",
-                       layout.nhosts,
+                       layout.nnodes(),
                        weft::config::isSet("WEFT_TRANSPORT")
                            ? weft::config::stringValue("WEFT_TRANSPORT").c_str()
                            : "unset: ucx, then ofi",
@@ -279,11 +253,10 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
                          r, p.version, rank, WEFT_VERSION_CODE);
   }
   BootstrapOob oob(boot.get());
-  const Layout layout = hostLayout(infos, rank);
-  WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
-                        makeTransport(rank, nranks, infos, layout, oob));
   weft::CommOptions options = weft::commOptionsFromConfig();
   options.layout = commLayout(infos);
+  WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::Transport> transport,
+                        makeTransport(rank, nranks, infos, options.layout, oob));
   for (const PeerInfo& p : infos)
     options.places.push_back(
         weft::RankPlace{std::string(p.host, strnlen(p.host, sizeof p.host)), p.numa,
@@ -295,7 +268,7 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   // otherwise.
   cpu_set_t cpus;
   const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  const int localRanks = static_cast<int>(layout.localRanks.size());
+  const int localRanks = options.layout.localSize(rank);
   if (localRanks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
     options.wait.spinUs = 2;
     WEFT_INFO(kInit, "%d local ranks on %d CPUs: spinning at most 2 us before yielding", localRanks,
