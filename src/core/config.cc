@@ -75,6 +75,13 @@ const std::vector<Param> kParams = {
      "from the sender's buffer into the receiver's (one rendezvous, no copies through slots); "
      "smaller ones are cut into chunks and staged in slots. The sender decides, so ranks may "
      "differ."},
+    {"WEFT_UCX_ERROR_MODE", Type::kEnum, "AUTO", "AUTO|PEER|GUARD",
+     "How the ucx plugin notices a dead peer (any case). peer: UCX's peer error handling on the "
+     "endpoints "
+     "that carry data (over tcp it costs UCX 1.13 about 30% of its bandwidth). guard: data "
+     "endpoints without it, and a second endpoint per peer, with it, that only watches the peer. "
+     "auto: guard over tcp, peer over RDMA (where an endpoint without error handling may abort "
+     "the process when its peer dies)."},
     {"WEFT_OFI_PROVIDER", Type::kString, "", "libfabric provider name, e.g. tcp;ofi_rxm, shm",
      "The libfabric provider the ofi plugin uses (FI_PROVIDER also works). Unset: the first "
      "provider with reliable tagged messages, skipping sockets and udp."},

@@ -241,6 +241,8 @@ std::vector<NetCase> netCases() {
                    "WEFT_OFI_PROVIDER='tcp;ofi_rxm' FI_TCP_IFACE=lo WEFT_NET_DIRECT_BYTES=4K", n});
     out.push_back(
         {"ucx_slots", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_NET_DIRECT_BYTES=0", n});
+    out.push_back(
+        {"ucx_peer", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_UCX_ERROR_MODE=peer", n});
   }
   return out;
 }
@@ -341,6 +343,7 @@ TEST_P(NetFaults, KilledRankIsNamedByEveryOtherRank) {
 
 std::vector<NetCase> faultCases() {
   return {{"ucx_tcp", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo", 3},
+          {"ucx_peer", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_UCX_ERROR_MODE=peer", 3},
           {"ofi_tcp_rxm", "ofi", "WEFT_OFI_PROVIDER='tcp;ofi_rxm' FI_TCP_IFACE=lo", 3}};
 }
 

@@ -76,10 +76,24 @@ void PrintTo(const PluginConfig& c, std::ostream* os) {
 const std::vector<PluginConfig>& Configs() {
   static const std::vector<PluginConfig> configs = {
       {"example", "example", {}, nullptr, nullptr, false},
-      {"ucx", "ucx_tcp", {{"UCX_TLS", "tcp"}, {"UCX_NET_DEVICES", "lo"}}, "UCX", "UCX_FOUND", true},
+      {"ucx",
+       "ucx_tcp",
+       {{"UCX_TLS", "tcp"}, {"UCX_NET_DEVICES", "lo"}, {"WEFT_UCX_ERROR_MODE", std::nullopt}},
+       "UCX",
+       "UCX_FOUND",
+       true},
+      // Data endpoints with UCX's own peer error handling instead of guard endpoints.
+      {"ucx",
+       "ucx_tcp_peer",
+       {{"UCX_TLS", "tcp"}, {"UCX_NET_DEVICES", "lo"}, {"WEFT_UCX_ERROR_MODE", "peer"}},
+       "UCX",
+       "UCX_FOUND",
+       true},
       {"ucx",
        "ucx_default",
-       {{"UCX_TLS", std::nullopt}, {"UCX_NET_DEVICES", std::nullopt}},
+       {{"UCX_TLS", std::nullopt},
+        {"UCX_NET_DEVICES", std::nullopt},
+        {"WEFT_UCX_ERROR_MODE", std::nullopt}},
        "UCX",
        "UCX_FOUND",
        true},
@@ -1042,6 +1056,36 @@ TEST_P(TransportPluginTest, FinalizeWithPendingRequestsIsPrompt) {
 
 INSTANTIATE_TEST_SUITE_P(Plugins, TransportPluginTest, ::testing::ValuesIn(Configs()),
                          [](const auto& info) { return info.param.label; });
+
+// ---- the ucx plugin's WEFT_UCX_ERROR_MODE ----
+
+// weft validates the setting before it loads a plugin, but a plugin may be driven by another
+// loader: a bad value, or a mode that needs a network transport where UCX opened none, fails init
+// with a message that names the variable.
+TEST(TransportPluginUcx, ErrorModeIsValidated) {
+  if (!FoundAtConfigure("UCX_FOUND")) GTEST_SKIP() << "weft was built without UCX";
+  std::string why;
+  const weft_transport_v1_t* tp = LoadPlugin(weft::test::builtPluginPath("ucx"), &why);
+  ASSERT_NE(tp, nullptr) << why;
+  struct Case {
+    const char* mode;
+    const char* tls;
+    const char* expect;
+  };
+  for (const Case& k :
+       {Case{"bogus", "tcp", "WEFT_UCX_ERROR_MODE=\"bogus\": expected auto, peer or guard"},
+        Case{"guard", "sm", "WEFT_UCX_ERROR_MODE=guard needs a network transport"},
+        Case{"peer", "sm", "WEFT_UCX_ERROR_MODE=peer needs a network transport"}}) {
+    weft::test::ScopedEnv mode("WEFT_UCX_ERROR_MODE", k.mode), tls("UCX_TLS", k.tls),
+        dev("UCX_NET_DEVICES", std::nullopt);
+    auto args = InitArgs(0, 2, RandomCommId(), "ucx");
+    void* ctx = nullptr;
+    char err[512] = "";
+    EXPECT_EQ(tp->init(&args, &ctx, err, sizeof err), WEFT_TP_ERR_INVALID) << k.mode;
+    EXPECT_EQ(ctx, nullptr);
+    EXPECT_NE(std::string(err).find(k.expect), std::string::npos) << err;
+  }
+}
 
 // ---- the example plugin as a real multi-rank transport ----
 

@@ -147,18 +147,23 @@ void Drain(Context* c) {
   WaitBounded(c, [c] { return !AnyPending(c, ReqKind::kFlush); });
 
   // With peer error handling a forced close is safe (the peer sees an endpoint error); without it
-  // (shared memory only, see Connect) close gracefully.
+  // (data endpoints beside guards, or shared memory only, see Connect) close gracefully. Guards
+  // close last, so that a peer's guard fails only once the data has gone.
   std::vector<void*> closing;
-  closing.reserve(c->eps.size());
-  for (Endpoint* e : c->eps) {
-    if (e->ep == nullptr) continue;
+  closing.reserve(2 * c->eps.size());
+  auto close = [&closing](ucp_ep_h* ep, bool force) {
+    if (*ep == nullptr) return;
     ucp_request_param_t p{};
     p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    p.flags = c->peer_errors ? UCP_EP_CLOSE_FLAG_FORCE : 0;
-    ucs_status_ptr_t sp = ucp_ep_close_nbx(e->ep, &p);
-    e->ep = nullptr;
+    p.flags = force ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+    ucs_status_ptr_t sp = ucp_ep_close_nbx(*ep, &p);
+    *ep = nullptr;
     if (UCS_PTR_IS_PTR(sp)) closing.push_back(sp);
-  }
+  };
+  for (Endpoint* e : c->eps)
+    close(&e->ep, c->failure_mode == FailureMode::kPeer);
+  for (Endpoint* e : c->eps)
+    close(&e->guard, true);
   auto closed = [&closing] {
     for (size_t i = 0; i < closing.size();) {
       if (ucp_request_check_status(closing[i]) != UCS_INPROGRESS) {
@@ -232,14 +237,21 @@ void HandleFailures(Context* c) {
   for (Endpoint* e : c->eps) {
     if (!e->failed || e->fail_handled) continue;
     e->fail_handled = true;
-    // UCX fails the endpoint's sends, RMA and flushes itself, but a tag receive belongs to the
-    // worker: cancel it (its callback completes it with UCS_ERR_CANCELED, reported as a peer
-    // failure). A receive already matched to a rendezvous is left to UCX, which fails it.
+    // With peer error handling UCX fails the endpoint's sends, RMA and flushes itself, but a tag
+    // receive belongs to the worker: cancel it (its callback completes it with UCS_ERR_CANCELED,
+    // reported as a peer failure). A receive already matched to a rendezvous is left to UCX, which
+    // fails it.
     Request* next = nullptr;
     for (Request* r = e->pending.head; r != nullptr; r = next) {
       next = r->next;
       if (r->kind == ReqKind::kRecv && r->ucx != nullptr) ucp_request_cancel(c->worker, r->ucx);
     }
+    // Behind a guard the data endpoint knows nothing of the failure: whatever is still pending
+    // (sends, RMA, flushes, receives matched to a rendezvous) fails here. UCX keeps its own request
+    // until it completes or the worker goes; test() then abandons ours (see ReqState::kAbandoned).
+    if (c->failure_mode != FailureMode::kGuard) continue;
+    while (Request* r = e->pending.head)
+      CompleteRequest(r, e->fail_status);
   }
 }
 
@@ -272,6 +284,11 @@ int Init(const weft_transport_init_args_t* args, void** out, char* err, size_t e
   if (WEFT_UCX_HAS_FIELD(args, log_ctx)) {
     c->log = args->log;
     c->log_ctx = args->log_ctx;
+  }
+  const char* mode = nullptr;
+  if (WEFT_UCX_HAS_FIELD(args, param_ctx) && args->get_param != nullptr) {
+    mode = args->get_param(args->param_ctx, "WEFT_UCX_ERROR_MODE");
+    if (mode != nullptr && mode[0] == '\0') mode = nullptr;
   }
 
   // UCX_* variables are UCX's own: ucp_config_read(NULL, NULL) applies them.
@@ -329,7 +346,11 @@ int Init(const weft_transport_init_args_t* args, void** out, char* err, size_t e
       Log(c.get(), WEFT_TP_LOG_WARN, "ucx: RMA unavailable (%s); tagged messages only",
           ucs_status_string(rma_status));
     }
-    DescribeResources(c.get());
+    if (!DescribeResources(c.get(), mode)) {
+      WriteInitError(err, err_len, "%s", c->err);
+      ReleaseUcx(c.get());
+      return WEFT_TP_ERR_INVALID;
+    }
   } catch (...) {
     ReleaseUcx(c.get());
     throw;
@@ -338,7 +359,7 @@ int Init(const weft_transport_init_args_t* args, void** out, char* err, size_t e
       "ucx: UCX %s, rank %d of %d, resources %s, address %zu bytes, rma %s, max rkey %zu",
       ucp_get_version_string(), c->rank, c->nranks, c->device.c_str(), c->addr_len,
       c->rma ? "yes" : "no", c->max_rkey);
-  if (!c->peer_errors) {
+  if (c->failure_mode == FailureMode::kNone) {
     Log(c.get(), WEFT_TP_LOG_WARN,
         "ucx: no network transport (UCX_TLS?): endpoints use shared memory without peer failure "
         "detection; a dead peer is noticed only by weft's timeout");
@@ -423,24 +444,35 @@ int Connect(Context* c, int peer, const void* addr, size_t len, void** out) {
   e->ctx = c;
   e->peer = peer;
   c->eps.reserve(c->eps.size() + 1);  // the push_back below cannot throw then
-  ucp_ep_params_t p{};
-  p.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-  p.address = static_cast<const ucp_address_t*>(addr);
-  // Peer error handling lets a dead peer fail this endpoint's requests (WEFT_TP_ERR_PEER). In UCX
+  // Peer error handling lets a dead peer fail an endpoint's requests (WEFT_TP_ERR_PEER). In UCX
   // 1.13 it also rules out the shared-memory transports (they have no peer failure detection), so
-  // peers on this node are reached over tcp (or RDMA) unless UCX has no network transport at all.
-  if (c->peer_errors) {
-    p.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLER;
-    p.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-    p.err_handler.cb = EpErrorCb;
-    p.err_handler.arg = e.get();
-  } else {
+  // with it peers on this node are reached over tcp (or RDMA). See FailureMode for where it goes.
+  auto create = [c, addr, &e](bool peer_errors, ucp_ep_h* ep) {
+    ucp_ep_params_t p{};
+    p.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    p.address = static_cast<const ucp_address_t*>(addr);
     p.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-  }
-  ucs_status_t st = ucp_ep_create(c->worker, &p, &e->ep);
-  if (st != UCS_OK) {
-    e->ep = nullptr;
-    return Fail(c, e.get(), st, "connect (ucp_ep_create)");
+    if (peer_errors) {
+      p.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLER;
+      p.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+      p.err_handler.cb = EpErrorCb;
+      p.err_handler.arg = e.get();
+    }
+    ucs_status_t st = ucp_ep_create(c->worker, &p, ep);
+    if (st != UCS_OK) *ep = nullptr;
+    return st;
+  };
+  ucs_status_t st = create(c->failure_mode == FailureMode::kPeer, &e->ep);
+  if (st != UCS_OK) return Fail(c, e.get(), st, "connect (ucp_ep_create)");
+  if (c->failure_mode == FailureMode::kGuard) {
+    st = create(true, &e->guard);
+    if (st != UCS_OK) {
+      int rc = Fail(c, e.get(), st, "connect (ucp_ep_create, guard endpoint)");
+      ucp_request_param_t p{};  // nothing was sent on it: a close that needs no answer
+      ucs_status_ptr_t sp = ucp_ep_close_nbx(e->ep, &p);
+      if (UCS_PTR_IS_PTR(sp)) ucp_request_free(sp);  // the worker's destruction finishes it
+      return rc;
+    }
   }
   c->eps.push_back(e.get());
   Log(c, WEFT_TP_LOG_DEBUG, "ucx: rank %d: endpoint to rank %d created", c->rank, peer);

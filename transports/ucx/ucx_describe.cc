@@ -67,10 +67,10 @@ bool IsAcceleratorTl(const std::string& tl) {
 }  // namespace
 
 // From ucp_context_print_info's "resource N : md M dev D flags -- tl/dev" lines: caps.device (the
-// resources endpoints can use, e.g. "tcp/eth0,tcp/lo" or "sysv,posix,cma") and the tuner hints,
-// rough orders of magnitude for the kind of transport endpoints will use:
+// resources endpoints can use, e.g. "tcp/eth0,tcp/lo" or "sysv,posix,cma"), the failure mode and
+// the tuner hints, rough orders of magnitude for the kind of transport endpoints will use:
 //   RDMA (rc/ud/dc...) 2 us, 12 GB/s; tcp 25 us, 1.25 GB/s; shared memory only 0.5 us, 8 GB/s.
-void DescribeResources(Context* c) {
+bool DescribeResources(Context* c, const char* mode) {
   std::string info = Capture([c](FILE* fp) { ucp_context_print_info(c->ucp, fp); });
   std::vector<std::string> shm, net;
   bool has_tcp = false, has_rdma = false;
@@ -95,10 +95,34 @@ void DescribeResources(Context* c) {
       }
     }
   }
-  // UCX 1.13 offers peer failure detection on network transports only. With one, endpoints use it
-  // and so never use shared memory (see Connect); with shared memory alone they go without.
-  c->peer_errors = has_tcp || has_rdma;
-  const std::vector<std::string>& used = c->peer_errors ? net : shm;
+  // UCX 1.13 detects a dead peer on network transports only, and an endpoint with peer error
+  // handling never uses shared memory. Guard endpoints (see FailureMode) are the default over tcp,
+  // where error handling on the data path costs most; over RDMA the data endpoints keep it (an
+  // RDMA endpoint without it may abort the process when its peer dies).
+  const bool has_net = has_tcp || has_rdma;
+  std::string m = mode != nullptr ? mode : "auto";  // weft passes it upper-cased
+  std::transform(m.begin(), m.end(), m.begin(),
+                 [](char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch; });
+  if (m == "auto") {
+    c->failure_mode = !has_net   ? FailureMode::kNone
+                      : has_rdma ? FailureMode::kPeer
+                                 : FailureMode::kGuard;
+  } else if (m == "peer" || m == "guard") {
+    if (!has_net) {
+      SetError(c,
+               "ucx: WEFT_UCX_ERROR_MODE=%s needs a network transport, and UCX opened none "
+               "(UCX_TLS?)",
+               m.c_str());
+      return false;
+    }
+    c->failure_mode = m == "peer" ? FailureMode::kPeer : FailureMode::kGuard;
+  } else {
+    SetError(c, "ucx: WEFT_UCX_ERROR_MODE=\"%s\": expected auto, peer or guard", m.c_str());
+    return false;
+  }
+  std::vector<std::string> used;
+  if (c->failure_mode != FailureMode::kNone) used = net;
+  if (c->failure_mode != FailureMode::kPeer) used.insert(used.end(), shm.begin(), shm.end());
   c->device =
       used.empty() ? std::string("ucx") : Join(used, sizeof(weft_transport_caps_t{}.device) - 1);
   if (has_rdma) {
@@ -111,6 +135,7 @@ void DescribeResources(Context* c) {
     c->latency_us = 0.5;
     c->bandwidth_gbps = 8.0;
   }
+  return true;
 }
 
 int DescribeEp(Context* c, Endpoint* e, char* buf, size_t len) {

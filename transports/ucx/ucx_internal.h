@@ -60,7 +60,17 @@ struct Context;
 struct Endpoint;
 
 enum class ReqKind : uint8_t { kSend, kRecv, kPut, kGet, kFlush };
-enum class ReqState : uint8_t { kFree, kPending, kDone };
+// kAbandoned: test() has reported the request (failed by a guard endpoint, see FailureMode) while
+// UCX still holds its request; the UCX callback recycles it, or finalize frees it.
+enum class ReqState : uint8_t { kFree, kPending, kDone, kAbandoned };
+
+// How a dead peer is noticed (WEFT_UCX_ERROR_MODE; chosen in ucx_describe.cc).
+//   kNone:  no network transport, so no detection in UCX; weft's own timeout applies.
+//   kPeer:  data endpoints use UCP_ERR_HANDLING_MODE_PEER: UCX fails their requests itself. Over
+//           tcp this costs UCX 1.13 about 30% of its bandwidth at 4 MiB (ucx_perftest -e).
+//   kGuard: data endpoints go without error handling, and a second endpoint per peer, with it,
+//           only watches: when it fails, the plugin fails the data endpoint's requests itself.
+enum class FailureMode : uint8_t { kNone, kPeer, kGuard };
 
 // A weft request. Pooled per context (allocated in chunks, recycled after test() reports it done,
 // freed at finalize). While pending it sits on its endpoint's list so a failed endpoint can fail
@@ -83,7 +93,8 @@ struct Request {
 struct Endpoint {
   uint32_t magic = kEpMagic;
   Context* ctx = nullptr;
-  ucp_ep_h ep = nullptr;
+  ucp_ep_h ep = nullptr;     // carries the data
+  ucp_ep_h guard = nullptr;  // FailureMode::kGuard: watches the peer, carries nothing
   int peer = -1;
   bool failed = false;
   bool fail_handled = false;  // pending receives already cancelled
@@ -123,7 +134,7 @@ struct Context {
   size_t addr_len = 0;
   bool rma = false;
   size_t max_rkey = 0;
-  bool peer_errors = true;  // endpoints use UCP_ERR_HANDLING_MODE_PEER (see Connect)
+  FailureMode failure_mode = FailureMode::kPeer;
 
   std::string device;  // caps.device: resources UCX opened, e.g. "sysv,posix,cma,tcp/eth0"
   double latency_us = 0;
@@ -144,8 +155,10 @@ void SetError(Context* c, const char* fmt, ...) __attribute__((format(printf, 2,
 void Log(Context* c, int level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 // Maps a failed UCX status to a weft code and sets last_error ("rank P: what: reason").
 int Fail(Context* c, Endpoint* ep, ucs_status_t st, const char* what);
-// Fills c->device, the latency and bandwidth hints and c->peer_errors (ucx_describe.cc).
-void DescribeResources(Context* c);
+// Fills c->device, the latency and bandwidth hints and c->failure_mode from the resources UCX
+// opened and WEFT_UCX_ERROR_MODE (mode: its value or nullptr). False, with c->err set, for a bad
+// value (ucx_describe.cc).
+bool DescribeResources(Context* c, const char* mode);
 // ucp_worker_progress (bounded) and then cancellation of receives on newly failed endpoints.
 void Progress(Context* c);
 void HandleFailures(Context* c);

@@ -24,18 +24,27 @@ const char* KindName(ReqKind kind) {
   return "request";
 }
 
+// UCX is done with r's request. r may have been failed already (a guard endpoint saw its peer
+// die): then its status stands, and if test() has reported it too, r goes back to the pool.
+// Returns whether r is still waiting for this completion.
+bool Released(Request* r) {
+  r->ucx = nullptr;
+  if (r->state == ReqState::kAbandoned) FreeRequest(r);
+  return r->state == ReqState::kPending;
+}
+
 void SendCb(void* ucx_req, ucs_status_t st, void* user) {
   auto* r = static_cast<Request*>(user);
-  r->ucx = nullptr;
-  CompleteRequest(r, st);
+  if (Released(r)) CompleteRequest(r, st);
   ucp_request_free(ucx_req);
 }
 
 void RecvCb(void* ucx_req, ucs_status_t st, const ucp_tag_recv_info_t* info, void* user) {
   auto* r = static_cast<Request*>(user);
-  r->ucx = nullptr;
-  r->bytes = (st == UCS_OK && info != nullptr) ? info->length : 0;
-  CompleteRequest(r, st);
+  if (Released(r)) {
+    r->bytes = (st == UCS_OK && info != nullptr) ? info->length : 0;
+    CompleteRequest(r, st);
+  }
   ucp_request_free(ucx_req);
 }
 
@@ -219,7 +228,12 @@ int Test(Context* c, Request* r, int* done, size_t* bytes) {
   size_t n = r->bytes;
   Endpoint* e = r->ep;
   ReqKind kind = r->kind;
-  FreeRequest(r);
+  if (r->ucx != nullptr) {
+    r->magic = 0;  // failed while UCX still holds its request: its callback recycles r
+    r->state = ReqState::kAbandoned;
+  } else {
+    FreeRequest(r);
+  }
   if (bytes != nullptr) *bytes = st == UCS_OK ? n : 0;
   return st == UCS_OK ? WEFT_TP_SUCCESS : Fail(c, e, st, KindName(kind));
 }

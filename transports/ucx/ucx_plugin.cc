@@ -7,18 +7,21 @@
 // Mapping onto UCX:
 //   - one ucp_context (UCP_FEATURE_TAG | UCP_FEATURE_RMA, TAG alone if RMA cannot be had) and one
 //     single-threaded worker per weft context; UCX_* variables are read by UCX (ucp_config_read);
-//   - endpoints from worker addresses with UCP_ERR_HANDLING_MODE_PEER; the error callback marks an
-//     endpoint failed, its pending receives are cancelled and reported as WEFT_TP_ERR_PEER (UCX
-//     fails sends, RMA and flushes itself). In UCX 1.13 only network transports (tcp, RDMA) can
-//     detect a dead peer, so with peer error handling UCX never picks shared memory: peers on this
-//     node go over tcp/lo. With no network transport at all (UCX_TLS=sm) endpoints are created
-//     without error handling and a dead peer is left to weft's timeout;
+//   - endpoints from worker addresses. A dead peer is noticed through UCP_ERR_HANDLING_MODE_PEER,
+//     which UCX 1.13 offers on network transports only and which costs it ~30% of its tcp
+//     bandwidth. So over tcp (FailureMode::kGuard, the default there) the data endpoint goes
+//     without it and a second endpoint per peer, with it, only watches; over RDMA (kPeer) the data
+//     endpoints have it. Either way the error callback marks the endpoint failed, and its pending
+//     requests are reported as WEFT_TP_ERR_PEER: UCX fails those of a kPeer endpoint except
+//     receives (cancelled here), the plugin fails all those of a guarded one. With no network
+//     transport (UCX_TLS=sm, kNone) a dead peer is left to weft's timeout;
 //   - the UCX tag is (sender rank << 40) | weft tag; a receive on the endpoint to peer p matches
 //     (p << 40) | tag with a full mask, so it only ever matches p's messages;
 //   - requests are plugin objects from a per-context pool; UCX's own requests are released in
 //     their completion callbacks;
 //   - finalize cancels receives, flushes endpoints that sent (bounded: 2 s, or 0.1 s without a
-//     worker event, since a flush needs the peer to progress), force-closes endpoints, unmaps
+//     worker event, since a flush needs the peer to progress), closes data endpoints (forced
+//     where they have error handling, gracefully and bounded otherwise) and then guards, unmaps
 //     memory and destroys the worker and context.
 #include <stdio.h>
 
