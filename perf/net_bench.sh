@@ -11,8 +11,9 @@
 #     ofi: weft_p2p_perf (WEFT_TRANSPORT=ofi, WEFT_OFI_PROVIDER="tcp;ofi_rxm", FI_TCP_IFACE=lo|veth<i>) vs
 #          fi_pingpong -p "tcp;ofi_rxm" -e rdm -m tagged -d lo|veth<i>.
 #     Latency = half a round trip everywhere (weft: mean; ucx_perftest: "overall" mean; fi_pingpong: usec/xfer).
-#     Streaming bandwidth: weft = windows of 16 grouped sends + 1-byte ack; ucx_perftest tag_bw = its own
-#     back-to-back stream. libfabric has no streaming tool in Debian (no fabtests), so for ofi the only raw
+#     Streaming bandwidth: weft = windows of 16 grouped sends + 1-byte ack, all from one buffer into one
+#     buffer (-S 1), as ucx_perftest tag_bw's own back-to-back stream does (16 distinct 4 MiB buffers
+#     make a 64 MiB working set that no longer fits in cache, which costs ~15% here whatever moves it). libfabric has no streaming tool in Debian (no fabtests), so for ofi the only raw
 #     rate is fi_pingpong's size / one-way time; it is compared with weft's ping-pong rate (size / lat_us).
 #  2. all-reduce (float32 sum, out of place), 4 ranks, 2 per namespace: weft_all_reduce_perf (default
 #     transports: shared memory inside a namespace, ucx tcp over the veths between) vs Open MPI
@@ -149,11 +150,11 @@ weft_p2p() {
       env+=("WEFT_OFI_PROVIDER=tcp;ofi_rxm" FI_TCP_IFACE="$(iface "$path" "$h")")
     fi
     if [ $r = 1 ]; then
-      in_ns "$path" "$h" env "${env[@]}" timeout -k 5 300 "$P2P" -b "$s" -e "$s" -n "$n" -w $((n / 10 + 2)) >"$WORK/p2p.1" 2>&1 &
+      in_ns "$path" "$h" env "${env[@]}" timeout -k 5 300 "$P2P" -b "$s" -e "$s" -n "$n" -w $((n / 10 + 2)) -S 1 >"$WORK/p2p.1" 2>&1 &
       pid=$!
       BGPIDS="$BGPIDS $pid"
     else
-      in_ns "$path" "$h" env "${env[@]}" timeout -k 5 300 "$P2P" -b "$s" -e "$s" -n "$n" -w $((n / 10 + 2)) >"$WORK/p2p.0" 2>&1
+      in_ns "$path" "$h" env "${env[@]}" timeout -k 5 300 "$P2P" -b "$s" -e "$s" -n "$n" -w $((n / 10 + 2)) -S 1 >"$WORK/p2p.0" 2>&1
     fi
   done
   wait "$pid" 2>/dev/null
@@ -368,7 +369,7 @@ for p in paths:
     out.append("| %s | ofi tcp;ofi_rxm (ping-pong rate, vs fi_pingpong) | %s | %s |" % (p, ratio(rl, wl), diff(wl8, rl8)))
 out.append("\n## Point to point, 2 ranks\n")
 out.append("lat = half a round trip (µs); stream = GB/s (1e9 B/s) of a one-way stream (weft: windows of 16 grouped "
-           "sends + 1-byte ack; ucx_perftest tag_bw); pp = size / lat, the ping-pong rate (GB/s).\n")
+           "sends + 1-byte ack, from one buffer into one, -S 1; ucx_perftest tag_bw, the same way); pp = size / lat, the ping-pong rate (GB/s).\n")
 out.append("| path | transport | size (B) | weft lat | raw lat | Δlat | weft stream | raw stream | stream ratio | weft pp | raw pp | pp ratio |")
 out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for p in paths:

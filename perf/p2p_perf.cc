@@ -26,6 +26,7 @@ struct Options {
   size_t min_bytes = 8, max_bytes = 4 << 20;
   size_t factor = 2;
   int iters = 100, warmup = 10, window = 16, checks = 1;
+  bool same_buffer = false;
 };
 
 weftComm_t gComm = nullptr;
@@ -62,7 +63,10 @@ int Usage(const char* prog, int status) {
         "[-c 0|1]\n"
         "  -b/-e smallest/largest message (K/M/G; default 8 / 4M), -f size factor (default 2),\n"
         "  -n timed iterations (default 100), -w warm-up iterations (default 10),\n"
-        "  -W messages per bandwidth iteration (default 16), -c 0 skips the data checks\n",
+        "  -W messages per bandwidth iteration (default 16), -c 0 skips the data checks,\n"
+        "  -S 1 sends every message of a timed window from one buffer into one buffer, as\n"
+        "     ucx_perftest's tag_bw does (default 0: a buffer per message, as an application "
+        "would)\n",
         prog);
   return status;
 }
@@ -99,15 +103,16 @@ void PingPong(size_t n, uint8_t* sbuf, uint8_t* rbuf) {
   }
 }
 
-// One bandwidth iteration: w messages of n bytes from rank 0 (message m at buf + m*n), then an ack.
-void Window(size_t n, int w, uint8_t* sbuf, uint8_t* rbuf, uint8_t* ack) {
+// One bandwidth iteration: w messages of n bytes from rank 0 (message m at buf + m*stride), then
+// an ack.
+void Window(size_t n, int w, uint8_t* sbuf, uint8_t* rbuf, uint8_t* ack, size_t stride) {
   if (gRank > 1) return;
   Ok(weftGroupStart(), "weftGroupStart");
   for (int m = 0; m < w; ++m) {
     if (gRank == 0)
-      Ok(weftSend(sbuf + m * n, n, weftUint8, 1, gComm, nullptr), "weftSend (window)");
+      Ok(weftSend(sbuf + m * stride, n, weftUint8, 1, gComm, nullptr), "weftSend (window)");
     else
-      Ok(weftRecv(rbuf + m * n, n, weftUint8, 0, gComm, nullptr), "weftRecv (window)");
+      Ok(weftRecv(rbuf + m * stride, n, weftUint8, 0, gComm, nullptr), "weftRecv (window)");
   }
   Ok(weftGroupEnd(), "weftGroupEnd (window)");
   if (gRank == 0)
@@ -152,7 +157,7 @@ int main(int argc, char** argv) {
   Options o;
   int c;
   opterr = gRank == 0;
-  while ((c = getopt(argc, argv, "b:e:f:n:w:W:c:h")) != -1) {
+  while ((c = getopt(argc, argv, "b:e:f:n:w:W:c:S:h")) != -1) {
     long v = optarg ? std::atol(optarg) : 0;
     switch (c) {
       case 'b':
@@ -176,6 +181,9 @@ int main(int argc, char** argv) {
         break;
       case 'c':
         o.checks = v != 0;
+        break;
+      case 'S':
+        o.same_buffer = v != 0;
         break;
       case 'h':
         return Usage(argv[0], 0);
@@ -201,9 +209,10 @@ int main(int argc, char** argv) {
     int code = 0;
     weftGetVersion(&code);
     std::printf(
-        "# weft %d.%d.%d p2p_perf: nranks %d, rank 0 <-> rank 1, window %d, iters %d, warmup %d, "
+        "# weft %d.%d.%d p2p_perf: nranks %d, rank 0 <-> rank 1, window %d%s, iters %d, warmup %d, "
         "checks %d\n#\n",
-        code / 10000, code / 100 % 100, code % 100, nranks, o.window, o.iters, o.warmup, o.checks);
+        code / 10000, code / 100 % 100, code % 100, nranks, o.window,
+        o.same_buffer ? " (one buffer)" : "", o.iters, o.warmup, o.checks);
     std::printf("%12s  %10s  %10s  %8s  %s\n", "# size (B)", "lat_us", "bw_GBps", "#wrong",
                 "transport");
     std::fflush(stdout);
@@ -225,7 +234,7 @@ int main(int argc, char** argv) {
       for (int m = 0; m < o.window; ++m)
         Fill(sbuf.data() + m * n, n, static_cast<size_t>(m) + 1, seed);
       std::memset(rbuf.data(), 0xff, n * o.window);
-      Window(n, o.window, sbuf.data(), rbuf.data(), &ack);
+      Window(n, o.window, sbuf.data(), rbuf.data(), &ack, n);
       if (gRank == 1)
         for (int m = 0; m < o.window; ++m)
           wrong += Wrong(rbuf.data() + m * n, n, static_cast<size_t>(m) + 1, seed);
@@ -243,14 +252,15 @@ int main(int argc, char** argv) {
     const double lat_us = (Now() - t0) / o.iters / 2;
 
     // Bandwidth.
+    const size_t stride = o.same_buffer ? 0 : n;
     for (int i = 0; i < o.warmup; ++i)
-      Window(n, o.window, sbuf.data(), rbuf.data(), &ack);
+      Window(n, o.window, sbuf.data(), rbuf.data(), &ack, stride);
     Barrier();
     const std::vector<weftTransportStats_t> before =
         gRank == 0 ? Stats() : std::vector<weftTransportStats_t>{};
     t0 = Now();
     for (int i = 0; i < o.iters; ++i)
-      Window(n, o.window, sbuf.data(), rbuf.data(), &ack);
+      Window(n, o.window, sbuf.data(), rbuf.data(), &ack, stride);
     const double bw_us = (Now() - t0) / o.iters;
     if (gRank == 0) {
       const std::vector<weftTransportStats_t> after = Stats();
