@@ -44,6 +44,8 @@ struct AlgorithmInfo {
   // Hierarchical algorithms only: the estimate over both levels' costs (flat algorithms are
   // estimated with `cost` at the level the communicator spans, its slowest).
   double (*hierCost)(const CollDesc& desc, const CostModel& model) = nullptr;
+  // Whether its schedules use one-sided steps (it runs where CollDesc::peerAccess is set).
+  bool oneSided = false;
 };
 
 const std::vector<AlgorithmInfo>& algorithmTable();

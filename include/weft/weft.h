@@ -140,6 +140,10 @@ typedef struct {
   unsigned long long bytesReceived;
   unsigned long long messagesSent;
   unsigned long long messagesReceived;
+  /* One-sided steps through the network plugin's RMA: bytes this rank wrote to and read from
+   * peers' memory (shared memory, which reaches peers' memory directly, leaves them 0). */
+  unsigned long long bytesPut;
+  unsigned long long bytesGot;
 } weftTransportStats_t;
 /* Fills up to *count records and sets *count to the number of transports (call with *count 0 to
  * learn it). Waits for the communicator's running operations to finish a step, never for peers. */

@@ -180,6 +180,7 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
   d->rank = comm->rank;
   d->nranks = comm->nranks;
   d->peerAccess = comm->transport->peerMemory() != nullptr;
+  d->peerAccessNet = d->peerAccess && comm->transport->peerMemory()->overNetwork();
   d->topo = &comm->layout;
   d->chooser = comm->tuner.chooserFor(type);
   d->elemSize = weft::dtypeSize(dtype);

@@ -74,6 +74,7 @@ weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_
     d.nranks = comm->nranks;
     d.root = rooted(type) ? 0 : -1;
     d.peerAccess = comm->transport->peerMemory() != nullptr;  // as the API's calls describe it
+    d.peerAccessNet = d.peerAccess && comm->transport->peerMemory()->overNetwork();
     d.topo = &comm->layout;
     d.chooser = comm->tuner.chooserFor(type);
     if (type == CollType::kSend || type == CollType::kRecv)
@@ -112,6 +113,8 @@ weftResult_t weftCommTransportStats(weftComm_t comm, weftTransportStats_t* stats
       out.bytesReceived = all[i].bytesReceived;
       out.messagesSent = all[i].messagesSent;
       out.messagesReceived = all[i].messagesReceived;
+      out.bytesPut = all[i].bytesPut;
+      out.bytesGot = all[i].bytesGot;
     }
     *count = static_cast<int>(all.size());
     return Status::Ok();

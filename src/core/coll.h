@@ -68,6 +68,10 @@ struct CollDesc {
   // Whether one-sided steps can run: every rank can reach every other's memory (the same on all
   // ranks of a communicator).
   bool peerAccess = false;
+  // Whether some of that reach goes over a network (RMA through a plugin, PeerMemory::
+  // overNetwork): one-sided algorithms are built for memory of one host, so the tuner runs them
+  // there only where WEFT_ALGO names them.
+  bool peerAccessNet = false;
   // Where the ranks are (nodes, local ranks, rails): the communicator's layout, or nullptr where
   // none is known (every rank then counts as on one node). Hierarchical algorithms need it.
   const CommLayout* topo = nullptr;

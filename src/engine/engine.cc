@@ -130,8 +130,8 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
                            calls[0].algo->name, transport_->name());
       Schedule withWindows;
       window = std::make_unique<WindowLayout>();
-      WEFT_TRY(addWindowProtocol(merged, static_cast<int>(calls.size()), nranks_, &withWindows,
-                                 window.get()));
+      WEFT_TRY(addWindowProtocol(merged, static_cast<int>(calls.size()), nranks_,
+                                 transport_->peerMemory()->keyBytes(), &withWindows, window.get()));
       merged = std::move(withWindows);
     }
     WEFT_ASSIGN_OR_RETURN(Plan plan, compilePlan(merged, chunkBytes_));
@@ -156,7 +156,7 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
              {},
              {}};
     if (c.window) {
-      c.table.resize(c.window->tableBytes / sizeof(WindowEntry));
+      c.table.resize(c.window->tableBytes / sizeof(uint64_t));
       c.peerTables.resize(c.window->peers.size() * c.window->tableBytes);
     }
     it = cache_.emplace(key, std::move(c)).first;
@@ -166,8 +166,10 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
   return last_;
 }
 
-// Where this rank's buffers are this call, for the peers that reach into them.
-void Engine::fillWindowTable(std::span<const OpCall> calls, Cached* c) {
+// Where this rank's buffers are this call, and their keys, for the peers that reach into them.
+Status Engine::fillWindowTable(std::span<const OpCall> calls, Cached* c) {
+  PeerMemory* pm = transport_->peerMemory();
+  char* table = reinterpret_cast<char*>(c->table.data());
   for (size_t i = 0; i < calls.size(); ++i) {
     const CollDesc& d = calls[i].desc;
     const uint64_t scratchEnd =
@@ -176,7 +178,7 @@ void Engine::fillWindowTable(std::span<const OpCall> calls, Cached* c) {
                                              scratchEnd - c->scratchOffsets[i]};
     for (BufferId b = 0; b < kBuffersPerPart; ++b) {
       const char* base = args_.buffers[i * kBuffersPerPart + b];
-      WindowEntry& e = c->table[i * kBuffersPerPart + b];
+      WindowEntry& e = *windowEntry(table, *c->window, i * kBuffersPerPart + b);
       e = WindowEntry{};
       e.addr = reinterpret_cast<uint64_t>(base);
       e.bytes = base != nullptr ? bytes[b] : 0;
@@ -187,8 +189,14 @@ void Engine::fillWindowTable(std::span<const OpCall> calls, Cached* c) {
         e.segBytes = seg.bytes;
         e.segFd = seg.fd;
       }
+      if (c->window->entryBytes > sizeof(WindowEntry)) {
+        char* key = reinterpret_cast<char*>(&e) + sizeof(WindowEntry);
+        std::memset(key, 0, c->window->entryBytes - sizeof(WindowEntry));
+        if (e.bytes > 0) WEFT_TRY(pm->expose(base, e.bytes, key));
+      }
     }
   }
+  return Status::Ok();
 }
 
 Status Engine::run(std::span<const OpCall> calls) {
@@ -209,8 +217,15 @@ Status Engine::run(std::span<const OpCall> calls) {
   }
   args_.window = cached->window.get();
   args_.peerMemory = cached->window ? transport_->peerMemory() : nullptr;
+  // Whatever the call exposed or looked up is released when it ends, however it ends.
+  struct EndCall {
+    PeerMemory* pm;
+    ~EndCall() {
+      if (pm != nullptr) pm->endCall();
+    }
+  } endCall{args_.peerMemory};
   if (cached->window) {
-    fillWindowTable(calls, cached);
+    WEFT_TRY(fillWindowTable(calls, cached));
     args_.buffers.push_back(reinterpret_cast<char*>(cached->table.data()));
     args_.buffers.push_back(cached->peerTables.data());
   }

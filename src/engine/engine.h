@@ -67,10 +67,10 @@ class Engine {
     // One-sided plans: the window protocol's layout, this rank's table (filled per call) and the
     // room its peers' tables arrive in.
     std::unique_ptr<WindowLayout> window;
-    std::vector<WindowEntry> table;
+    std::vector<uint64_t> table;  // WindowLayout::tableBytes, 8-byte aligned
     std::vector<char> peerTables;
   };
-  void fillWindowTable(std::span<const OpCall> calls, Cached* c);
+  Status fillWindowTable(std::span<const OpCall> calls, Cached* c);
   Result<Cached*> planFor(std::span<const OpCall> calls);
   std::unordered_map<std::string, Cached> cache_;
   std::string lastKey_;

@@ -86,10 +86,9 @@ Status Executor::checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes,
 Result<Executor::Remote> Executor::remote(const ExecArgs& a, const PlanOp& op) {
   const WindowLayout& w = *a.window;
   const auto slot = static_cast<size_t>(w.slotOf[static_cast<size_t>(op.windowPeer)]);
-  const size_t perTable = w.tableBytes / sizeof(WindowEntry);
-  const auto* table =
-      reinterpret_cast<const WindowEntry*>(a.buffers[w.peerTablesBuf] + slot * w.tableBytes);
-  const WindowEntry& e = table[op.remote.buf];
+  const size_t perTable = w.tableBytes / w.entryBytes;
+  const WindowEntry& e =
+      *windowEntry(a.buffers[w.peerTablesBuf] + slot * w.tableBytes, w, op.remote.buf);
   if (op.remote.offset + op.remote.bytes > e.bytes)
     return errorStatus(weftInvalidUsage,
                        "rank %d: %s needs bytes %llu..%llu of rank %d's buffer, which has %llu: "
@@ -103,7 +102,8 @@ Result<Executor::Remote> Executor::remote(const ExecArgs& a, const PlanOp& op) {
     windowResolved_[idx] = 1;
   }
   char* base = windowPtr_[idx];
-  return Remote{base != nullptr ? base + op.remote.offset : nullptr, e.addr + op.remote.offset};
+  return Remote{base != nullptr ? base + op.remote.offset : nullptr, e.addr + op.remote.offset,
+                windowKey(&e, w)};
 }
 
 // Get, GetReduce and Put: straight through a mapping of the peer's buffer where there is one,
@@ -120,14 +120,14 @@ Status Executor::runOneSided(const ExecArgs& a, const PlanOp& op) {
       if (r.mapped != nullptr) {
         copyOut(part, op.dst, at(a, op.dst), r.mapped, n);
       } else {
-        WEFT_TRY(a.peerMemory->read(peer, at(a, op.dst), r.addr, n));
+        WEFT_TRY(a.peerMemory->read(peer, at(a, op.dst), r.addr, n, r.key));
       }
       break;
     case StepKind::kGetReduce: {
       const char* in = r.mapped;
       if (in == nullptr) {
         if (bounce_.size() < n) bounce_.resize(n);
-        WEFT_TRY(a.peerMemory->read(peer, bounce_.data(), r.addr, n));
+        WEFT_TRY(a.peerMemory->read(peer, bounce_.data(), r.addr, n, r.key));
         in = bounce_.data();
       }
       part.reduce(at(a, op.dst), at(a, op.src), in, n / part.elemSize);
@@ -137,7 +137,7 @@ Status Executor::runOneSided(const ExecArgs& a, const PlanOp& op) {
       if (r.mapped != nullptr) {
         copyOut(part, op.remote, r.mapped, at(a, op.src), n);  // a peer's output: maybe streaming
       } else {
-        WEFT_TRY(a.peerMemory->write(peer, r.addr, at(a, op.src), n));
+        WEFT_TRY(a.peerMemory->write(peer, r.addr, at(a, op.src), n, r.key));
       }
       break;
     default:
@@ -537,7 +537,7 @@ Status Executor::run(const ExecArgs& a) {
   remaining_ = nops;
   dropTransfers();
   if (a.window != nullptr) {
-    const size_t entries = a.window->peers.size() * (a.window->tableBytes / sizeof(WindowEntry));
+    const size_t entries = a.window->peers.size() * (a.window->tableBytes / a.window->entryBytes);
     windowPtr_.assign(entries, nullptr);
     windowResolved_.assign(entries, 0);
     if (bounce_.size() < plan.chunkBytes) bounce_.resize(plan.chunkBytes);  // touched once, here

@@ -82,8 +82,9 @@ class Executor {
   Result<bool> pass(const ExecArgs& a);
   std::string describeWait(const ExecArgs& a) const;
   struct Remote {
-    char* mapped;   // loads and stores reach the peer's bytes here, or nullptr
-    uint64_t addr;  // the bytes' address in the peer's address space
+    char* mapped;     // loads and stores reach the peer's bytes here, or nullptr
+    uint64_t addr;    // the bytes' address in the peer's address space
+    const void* key;  // the peer's key for the buffer (PeerMemory::keyBytes), or nullptr
   };
   Result<Remote> remote(const ExecArgs& a, const PlanOp& op);
   Status runOneSided(const ExecArgs& a, const PlanOp& op);

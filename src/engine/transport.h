@@ -118,17 +118,39 @@ struct WindowEntry {
 };
 
 // Access to peers' memory for one-sided steps, offered by a transport whose ranks can all reach
-// each other's memory (threads of one process; processes on one host allowed to use
-// process_vm_readv).
+// each other's memory: threads of one process, processes on one host allowed to use
+// process_vm_readv, or processes on other hosts through a network plugin's RMA (put/get on
+// registered memory, which needs a remote key per buffer).
 class PeerMemory {
  public:
   virtual ~PeerMemory() = default;
+  // Bytes of key material a window entry carries after its WindowEntry (the same on every rank), 0
+  // where an address is all a peer needs.
+  virtual uint32_t keyBytes() const { return 0; }
+  // Whether some peers are reached through a network (RMA), not through memory of this host:
+  // one-sided algorithms are built for the latter, so the tuner leaves them to WEFT_ALGO then.
+  virtual bool overNetwork() const { return false; }
+  // Makes this rank's [addr, addr + bytes) reachable by its peers until endCall(), and writes what
+  // they need for it (keyBytes() bytes) to `key`. Only called when keyBytes() > 0.
+  virtual Status expose(const void* addr, uint64_t bytes, void* key) {
+    (void)addr;
+    (void)bytes;
+    (void)key;
+    return Status::Ok();
+  }
+  // The call that exposed buffers and used peers' keys has ended (on every path, errors included):
+  // release what it held. Peers are done with this rank's buffers by then.
+  virtual void endCall() {}
   // A pointer through which this process loads from and stores to the peer's buffer `w`, or
   // nullptr when it must be copied with read()/write(). Valid until the transport is destroyed.
   virtual char* map(int peer, const WindowEntry& w) = 0;
-  // Single copies between this process and a peer's address space.
-  virtual Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) = 0;
-  virtual Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) = 0;
+  // Single copies between this process and a peer's address space; `key` is the peer's key for
+  // the window entry the address lies in (nullptr where keyBytes() is 0). A write has reached the
+  // peer's memory when it returns, so a message sent after it is a signal that the data is there.
+  virtual Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
+                      const void* key) = 0;
+  virtual Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
+                       const void* key) = 0;
 };
 
 // Traffic through one endpoint, or summed over a transport's endpoints.
@@ -137,6 +159,8 @@ struct TrafficCounters {
   uint64_t bytesReceived = 0;
   uint64_t messagesSent = 0;
   uint64_t messagesReceived = 0;
+  uint64_t bytesPut = 0;  // one-sided steps through RMA
+  uint64_t bytesGot = 0;
   void countSend(uint64_t bytes) {
     bytesSent += bytes;
     ++messagesSent;
@@ -150,6 +174,8 @@ struct TrafficCounters {
     bytesReceived += o.bytesReceived;
     messagesSent += o.messagesSent;
     messagesReceived += o.messagesReceived;
+    bytesPut += o.bytesPut;
+    bytesGot += o.bytesGot;
     return *this;
   }
 };

@@ -11,12 +11,13 @@ bool usesWindows(const Schedule& s) {
   return false;
 }
 
-Status addWindowProtocol(const Schedule& in, int nparts, int nranks, Schedule* out,
-                         WindowLayout* layout) {
+Status addWindowProtocol(const Schedule& in, int nparts, int nranks, uint32_t keyBytes,
+                         Schedule* out, WindowLayout* layout) {
   WindowLayout w;
   w.tableBuf = static_cast<BufferId>(nparts * kBuffersPerPart);
   w.peerTablesBuf = static_cast<BufferId>(w.tableBuf + 1);
-  w.tableBytes = static_cast<uint64_t>(nparts) * kBuffersPerPart * sizeof(WindowEntry);
+  w.entryBytes = (sizeof(WindowEntry) + keyBytes + 7) & ~uint64_t{7};
+  w.tableBytes = static_cast<uint64_t>(nparts) * kBuffersPerPart * w.entryBytes;
   w.slotOf.assign(static_cast<size_t>(nranks), -1);
   for (const Step& st : in.steps) {
     if (!stepIsOneSided(st.kind)) continue;

@@ -76,6 +76,9 @@ std::string Explanation::statusOf(const Candidate& c) const {
   if (!c.allowed)
     return std::string("ineligible: ") + (rule.exclude ? "excluded by " : "not listed by ") +
            rule.where();
+  if (c.namedOnly)
+    return "ineligible: its one-sided steps would cross the network (RMA); runs where WEFT_ALGO "
+           "names it";
   return "eligible";
 }
 
@@ -128,10 +131,12 @@ Explanation decide(std::span<const AlgorithmInfo* const> algos, const CollDesc& 
     c.algo = a;
     c.canRun = a->canRun(d);
     c.allowed = !ex.hasRule || ex.rule.allows(a);
+    c.namedOnly =
+        a->oneSided && d.peerAccessNet && !(ex.hasRule && !ex.rule.exclude && ex.rule.allows(a));
     if (c.canRun)
       c.us =
           a->hierCost != nullptr && d.nranks > 1 ? a->hierCost(d, model) : estimateUs(*a, d, level);
-    if (c.canRun && c.allowed && (ex.chosen == nullptr || c.us < bestUs)) {
+    if (c.canRun && c.allowed && !c.namedOnly && (ex.chosen == nullptr || c.us < bestUs)) {
       ex.chosen = a;
       bestUs = c.us;
     }

@@ -31,7 +31,9 @@ struct Explanation {
     const AlgorithmInfo* algo = nullptr;
     bool canRun = false;
     bool allowed = true;  // by the rule for this size (always, without one)
-    double us = 0;        // estimate; meaningful when canRun
+    // A one-sided algorithm whose steps would cross the network: only where the rule names it.
+    bool namedOnly = false;
+    double us = 0;  // estimate; meaningful when canRun
   };
   CollDesc desc;
   bool interNode = false;   // costs of the inter-node level (otherwise intra-node)

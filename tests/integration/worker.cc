@@ -582,9 +582,9 @@ int runTransport(weftComm_t comm, const std::string& expect) {
   for (const weftTransportStats_t& t : st) {
     std::printf(
         "rank %d: transport %s device \"%s\" peers %d sent %llu B in %llu, received %llu B in "
-        "%llu\n",
+        "%llu, put %llu B, got %llu B\n",
         gRank, t.name, t.device, t.peers, t.bytesSent, t.messagesSent, t.bytesReceived,
-        t.messagesReceived);
+        t.messagesReceived, t.bytesPut, t.bytesGot);
     const bool wanted =
         ("," + expect + ",").find("," + std::string(t.name) + ",") != std::string::npos;
     const bool carried = t.bytesSent > 0 && t.bytesReceived > 0;

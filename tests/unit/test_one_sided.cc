@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/registry.h"
 #include "coll_check.h"
 #include "engine/window.h"
 #include "runner.h"
+#include "tuner/tuner.h"
 #include "weft/weft.h"
 
 namespace weft::test {
@@ -202,7 +204,7 @@ TEST(WindowProtocol, ExchangesTablesFirstAndReleasesLast) {
   s.exposeTo.push_back(2);
   Schedule out;
   WindowLayout w;
-  ASSERT_TRUE(addWindowProtocol(s, 1, 3, &out, &w).ok());
+  ASSERT_TRUE(addWindowProtocol(s, 1, 3, 0, &out, &w).ok());
   EXPECT_EQ(w.peers, std::vector<int32_t>{1});
   EXPECT_EQ(w.slotOf, (std::vector<int32_t>{-1, 0, -1}));
   EXPECT_EQ(w.tableBytes, kBuffersPerPart * sizeof(WindowEntry));
@@ -213,6 +215,66 @@ TEST(WindowProtocol, ExchangesTablesFirstAndReleasesLast) {
             "3 copy dst=recv[64+64] src=recv[0+64] after 2\n"
             "4 send to 1 src=send1[0+0] after 2\n"
             "5 recv from 2 dst=send1[0+0]\n");
+}
+
+// A transport that reaches peers through RMA puts each buffer's remote key after its entry.
+TEST(WindowProtocol, EntriesMakeRoomForKeys) {
+  Schedule s;
+  s.elemSize = 4;
+  s.get(1, recvRegion(0, 64), sendRegion(0, 64));
+  Schedule out;
+  WindowLayout w;
+  ASSERT_TRUE(addWindowProtocol(s, 2, 2, 21, &out, &w).ok());
+  EXPECT_EQ(w.entryBytes, (sizeof(WindowEntry) + 21 + 7) / 8 * 8);
+  EXPECT_EQ(w.tableBytes, 2 * kBuffersPerPart * w.entryBytes);
+  std::vector<uint64_t> table(w.tableBytes / 8);
+  char* base = reinterpret_cast<char*>(table.data());
+  EXPECT_EQ(reinterpret_cast<char*>(windowEntry(base, w, 4)), base + 4 * w.entryBytes);
+  EXPECT_EQ(windowKey(windowEntry(base, w, 4), w), base + 4 * w.entryBytes + sizeof(WindowEntry));
+  WindowLayout plain;
+  ASSERT_TRUE(addWindowProtocol(s, 1, 2, 0, &out, &plain).ok());
+  EXPECT_EQ(windowKey(windowEntry(base, plain, 0), plain), nullptr);
+}
+
+// Where some peers' memory is reached over a network (RMA), one-sided algorithms, built for memory
+// of one host, are left out of the tuner's choice and run only where WEFT_ALGO names them.
+TEST(OneSidedTuning, OverTheNetworkOnlyWhereNamed) {
+  const Tuner t;
+  for (CollType type : {CollType::kAllReduce, CollType::kAllGather, CollType::kReduceScatter,
+                        CollType::kBroadcast, CollType::kAllToAll}) {
+    CollDesc d;
+    d.type = type;
+    d.count = 16 << 20;
+    d.dtype = weftFloat32;
+    d.elemSize = 4;
+    d.nranks = 2;
+    if (type == CollType::kBroadcast) d.root = 0;
+    d.peerAccess = true;
+    d.peerAccessNet = true;
+    const Explanation ex = t.explain(d);
+    ASSERT_NE(ex.chosen, nullptr) << d.describe() << ": " << ex.status.message();
+    EXPECT_FALSE(ex.chosen->oneSided) << d.describe();
+    int listed = 0;
+    for (const Explanation::Candidate& c : ex.candidates) {
+      if (!c.algo->oneSided) continue;
+      ++listed;
+      EXPECT_TRUE(c.canRun);
+      EXPECT_TRUE(c.namedOnly);
+      EXPECT_NE(ex.statusOf(c).find("would cross the network"), std::string::npos)
+          << ex.statusOf(c);
+    }
+    EXPECT_EQ(listed, 1) << d.describe();
+    // Named, it runs.
+    Result<AlgoOverride> ov = parseAlgoOverride(std::string(collName(type)) + ":one_sided");
+    ASSERT_TRUE(ov.ok()) << ov.status().message();
+    const Explanation named = Tuner(*ov).explain(d);
+    ASSERT_NE(named.chosen, nullptr) << named.status.message();
+    EXPECT_TRUE(named.chosen->oneSided) << d.describe();
+    // Within one host it competes as any other algorithm does.
+    d.peerAccessNet = false;
+    for (const Explanation::Candidate& c : t.explain(d).candidates)
+      EXPECT_FALSE(c.namedOnly) << c.algo->name;
+  }
 }
 
 TEST(MemoryApi, AllocFreeAndRegistrationErrorsNameTheArgument) {

@@ -25,11 +25,11 @@ namespace {
 class DirectPeerMemory final : public PeerMemory {
  public:
   char* map(int, const WindowEntry& w) override { return reinterpret_cast<char*>(w.addr); }
-  Status read(int, void* local, uint64_t remoteAddr, uint64_t bytes) override {
+  Status read(int, void* local, uint64_t remoteAddr, uint64_t bytes, const void*) override {
     std::memcpy(local, reinterpret_cast<const void*>(remoteAddr), bytes);
     return Status::Ok();
   }
-  Status write(int, uint64_t remoteAddr, const void* local, uint64_t bytes) override {
+  Status write(int, uint64_t remoteAddr, const void* local, uint64_t bytes, const void*) override {
     std::memcpy(reinterpret_cast<void*>(remoteAddr), local, bytes);
     return Status::Ok();
   }

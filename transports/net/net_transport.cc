@@ -1,5 +1,6 @@
 #include "transports/net/net_transport.h"
 
+#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
@@ -46,6 +47,41 @@ constexpr size_t kHeaderBytes = 64;  // keeps the payload cache-line aligned
 static_assert(sizeof(WireHeader) <= kHeaderBytes);
 
 class NetTransport;
+
+// One-sided steps through the plugin's RMA: the owner of a window registers each buffer for the
+// call and publishes its remote key in the window table; a peer unpacks the key (once per call) and
+// gets or puts. A put is followed by a flush, so that the message that signals it is sent only once
+// the bytes are in the owner's memory. Each access waits for its completion (the executor runs
+// one-sided steps as single copies), progressing the plugin meanwhile, bounded by WEFT_TIMEOUT.
+// Registrations and keys live for one call (endCall): a buffer the application frees after the
+// call is not left registered.
+class NetPeerMemory final : public PeerMemory {
+ public:
+  NetPeerMemory(NetTransport* t, uint32_t maxRkey) : t_(t), maxRkey_(maxRkey) {}
+  ~NetPeerMemory() override { endCall(); }
+  uint32_t keyBytes() const override { return kLenBytes + maxRkey_; }
+  bool overNetwork() const override { return true; }
+  const TrafficCounters& counters() const { return counters_; }
+  Status expose(const void* addr, uint64_t bytes, void* key) override;
+  void endCall() override;
+  char* map(int, const WindowEntry&) override { return nullptr; }
+  Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes, const void* key) override;
+  Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
+               const void* key) override;
+
+ private:
+  static constexpr uint32_t kLenBytes = 8;  // the packed key's length, then the key
+  Result<void*> rkeyFor(int peer, const void* key);
+  Status access(bool put, int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
+                const void* key);
+  Status wait(void* req, int peer, const char* what, uint64_t bytes);
+
+  NetTransport* t_;
+  uint32_t maxRkey_;
+  std::vector<void*> exposed_;                        // this call's registrations
+  std::vector<std::pair<const void*, void*>> rkeys_;  // (key in a peer's table, unpacked)
+  TrafficCounters counters_;                          // bytesPut, bytesGot
+};
 
 // The loop to this rank itself, in memory.
 class LoopEndpoint final : public Endpoint {
@@ -163,6 +199,7 @@ class NetTransport final : public Transport {
         controlReqs_(static_cast<size_t>(nranks), nullptr) {}
 
   ~NetTransport() override {
+    rma_.reset();  // its registrations go before the context
     // finalize cancels every pending request, so the slots may be freed after it.
     if (ctx_ != nullptr) ops_->finalize(ctx_);
     for (auto& e : endpoints_)
@@ -240,6 +277,8 @@ class NetTransport final : public Transport {
     }
   }
 
+  PeerMemory* peerMemory() override { return rma_.get(); }
+
   void stats(std::vector<TransportStats>* out) override {
     TransportStats st;
     st.name = ops_->name;
@@ -262,6 +301,7 @@ class NetTransport final : public Transport {
         described += (described.empty() ? "" : ",") + std::string(buf);
     }
     st.device = described.empty() ? caps_.device : described;
+    if (rma_) st += rma_->counters();
     out->push_back(st);
   }
 
@@ -306,6 +346,7 @@ class NetTransport final : public Transport {
   const weft_transport_v1_t* ops() const { return ops_; }
   void* ctx() const { return ctx_; }
   const NetConfig& cfg() const { return cfg_; }
+  void* ep(int peer) const { return eps_[static_cast<size_t>(peer)]; }
   uint64_t maxMessage() const { return caps_.max_message_bytes; }
   bool mrLocal() const { return (caps_.flags & WEFT_TP_CAP_MR_LOCAL) != 0; }
 
@@ -344,8 +385,9 @@ class NetTransport final : public Transport {
   std::vector<void*> controlReqs_;
   char controlOut_[kControlBytes] = {};
   bool poisoned_ = false;
-  Status error_;     // the first request that failed here
-  Status reported_;  // the first failure a peer reported
+  Status error_;                        // the first request that failed here
+  Status reported_;                     // the first failure a peer reported
+  std::unique_ptr<NetPeerMemory> rma_;  // where every rank's plugin offers RMA
 };
 
 Status NetTransport::init(uint64_t commId) {
@@ -428,10 +470,23 @@ Status NetTransport::exchangeAndConnect(OobExchange& oob) {
     }
   }
   WEFT_TRY(agree(oob, rank_, nranks_, local, "connecting the network transport"));
+
+  // One-sided steps need RMA on every rank, and window tables of one layout: the largest key.
+  const bool rma = (caps_.flags & WEFT_TP_CAP_RMA) != 0 && caps_.max_rkey_bytes > 0 &&
+                   caps_.max_rkey_bytes < (1u << 16) && ops_->put != nullptr &&
+                   ops_->get != nullptr && ops_->flush != nullptr && ops_->pack_rkey != nullptr &&
+                   ops_->unpack_rkey != nullptr && ops_->release_rkey != nullptr;
+  std::fill(caps.begin(), caps.end(), 0);
+  caps[static_cast<size_t>(rank_)] = rma ? caps_.max_rkey_bytes : 0;
+  WEFT_TRY(oob.allgather(caps.data(), sizeof(uint64_t)));
+  if (std::all_of(caps.begin(), caps.end(), [](uint64_t k) { return k > 0; }))
+    rma_ = std::make_unique<NetPeerMemory>(
+        this, static_cast<uint32_t>(*std::max_element(caps.begin(), caps.end())));
   WEFT_INFO(kNet,
-            "%s transport ready (%s, from %s): %d-byte addresses, %d slots of %zu KiB per peer",
+            "%s transport ready (%s, from %s): %d-byte addresses, %d slots of %zu KiB per peer, "
+            "%s",
             ops_->name, caps_.device, plugin_.path.c_str(), static_cast<int>(len), cfg_.nslots,
-            cfg_.slotBytes / 1024);
+            cfg_.slotBytes / 1024, rma_ ? "RMA for one-sided steps" : "no RMA");
   return Status::Ok();
 }
 
@@ -685,6 +740,150 @@ void NetEndpoint::recvEnd() {
     counters.countReceive(recvBytes_);
   post(recvHead_ + n_);
   ++recvHead_;
+}
+
+Status NetPeerMemory::expose(const void* addr, uint64_t bytes, void* key) {
+  const weft_transport_v1_t* ops = t_->ops();
+  void* mr = nullptr;
+  int rc = ops->reg_mem(t_->ctx(), const_cast<void*>(addr), bytes, WEFT_TP_MEM_HOST, &mr);
+  if (rc != WEFT_TP_SUCCESS)
+    return errorStatus(weftSystemError, "%s: cannot register %llu bytes for one-sided steps: %s",
+                       ops->name, static_cast<unsigned long long>(bytes),
+                       ops->last_error(t_->ctx()));
+  exposed_.push_back(mr);
+  size_t len = maxRkey_;
+  rc = ops->pack_rkey(t_->ctx(), mr, static_cast<char*>(key) + kLenBytes, &len);
+  if (rc != WEFT_TP_SUCCESS || len > maxRkey_)
+    return errorStatus(weftSystemError, "%s: cannot pack a remote key (%zu bytes, room for %u): %s",
+                       ops->name, len, maxRkey_, ops->last_error(t_->ctx()));
+  const uint64_t len64 = len;
+  std::memcpy(key, &len64, sizeof len64);
+  return Status::Ok();
+}
+
+void NetPeerMemory::endCall() {
+  const weft_transport_v1_t* ops = t_->ops();
+  for (auto& [key, rkey] : rkeys_)
+    ops->release_rkey(t_->ctx(), rkey);
+  rkeys_.clear();
+  for (void* mr : exposed_)
+    ops->dereg_mem(t_->ctx(), mr);
+  exposed_.clear();
+}
+
+Result<void*> NetPeerMemory::rkeyFor(int peer, const void* key) {
+  for (auto& [k, rkey] : rkeys_)
+    if (k == key) return rkey;
+  uint64_t len = 0;
+  if (key != nullptr) std::memcpy(&len, key, sizeof len);
+  if (key == nullptr || len == 0 || len > maxRkey_)
+    return errorStatus(weftInternalError, "%s: rank %d's window entry carries no remote key",
+                       t_->ops()->name, peer);
+  void* rkey = nullptr;
+  int rc =
+      t_->ops()->unpack_rkey(t_->ctx(), t_->ep(peer), static_cast<const char*>(key) + kLenBytes,
+                             static_cast<size_t>(len), &rkey);
+  if (rc != WEFT_TP_SUCCESS) {
+    t_->fail(rc, peer, "unpacking a remote key of");
+    return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
+                       "%s: cannot unpack rank %d's remote key: %s", t_->ops()->name, peer,
+                       t_->ops()->last_error(t_->ctx()));
+  }
+  rkeys_.emplace_back(key, rkey);
+  return rkey;
+}
+
+Status NetPeerMemory::wait(void* req, int peer, const char* what, uint64_t bytes) {
+  using Clock = std::chrono::steady_clock;
+  const weft_transport_v1_t* ops = t_->ops();
+  const auto start = Clock::now();
+  const double limit = config::secondsValue("WEFT_TIMEOUT");
+  for (uint64_t polls = 1;; ++polls) {
+    int done = 0;
+    size_t got = 0;
+    int rc = ops->test(t_->ctx(), req, &done, &got);
+    if (rc != WEFT_TP_SUCCESS) {
+      t_->fail(rc, peer, what);
+      return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
+                         "%s: %s %llu bytes of rank %d's memory failed: %s", ops->name, what,
+                         static_cast<unsigned long long>(bytes), peer, ops->last_error(t_->ctx()));
+    }
+    if (done) return Status::Ok();
+    t_->progress();
+    if (polls < 256) continue;  // spin briefly: a chunk takes microseconds
+    // Then let a peer that shares this CPU run (its progress may be what serves this access),
+    // and check now and then for failures and the time limit.
+    if (polls % 64 == 0) {
+      WEFT_TRY(t_->checkPeers());
+      const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+      if (waited > limit)
+        return errorStatus(weftRemoteError,
+                           "%s: %s %llu bytes of rank %d's memory made no progress for %.1f s "
+                           "(WEFT_TIMEOUT)",
+                           ops->name, what, static_cast<unsigned long long>(bytes), peer, waited);
+    }
+    if (polls < 4096) {
+      sched_yield();
+    } else {
+      timespec ts{0, 20 * 1000L};
+      nanosleep(&ts, nullptr);
+    }
+  }
+}
+
+Status NetPeerMemory::access(bool put, int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
+                             const void* key) {
+  const weft_transport_v1_t* ops = t_->ops();
+  const char* what = put ? "writing" : "reading";
+  WEFT_ASSIGN_OR_RETURN(void* rkey, rkeyFor(peer, key));
+  void* mr = nullptr;
+  if (t_->mrLocal()) {
+    int rc = ops->reg_mem(t_->ctx(), local, bytes, WEFT_TP_MEM_HOST, &mr);
+    if (rc != WEFT_TP_SUCCESS)
+      return errorStatus(weftSystemError, "%s: cannot register %llu bytes for RMA with rank %d: %s",
+                         ops->name, static_cast<unsigned long long>(bytes), peer,
+                         ops->last_error(t_->ctx()));
+  }
+  struct Dereg {
+    NetTransport* t;
+    void* mr;
+    ~Dereg() {
+      if (mr != nullptr) t->ops()->dereg_mem(t->ctx(), mr);
+    }
+  } dereg{t_, mr};
+  void* req = nullptr;
+  int rc = put ? ops->put(t_->ctx(), t_->ep(peer), local, bytes, mr, remoteAddr, rkey, &req)
+               : ops->get(t_->ctx(), t_->ep(peer), local, bytes, mr, remoteAddr, rkey, &req);
+  if (rc != WEFT_TP_SUCCESS) {
+    t_->fail(rc, peer, what);
+    return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
+                       "%s: %s %llu bytes of rank %d's memory: %s", ops->name, what,
+                       static_cast<unsigned long long>(bytes), peer, ops->last_error(t_->ctx()));
+  }
+  WEFT_TRY(wait(req, peer, what, bytes));
+  (put ? counters_.bytesPut : counters_.bytesGot) += bytes;
+  if (!put) return Status::Ok();
+  // A put completes when its source may be reused; the flush, when its bytes are in the peer's
+  // memory.
+  req = nullptr;
+  rc = ops->flush(t_->ctx(), t_->ep(peer), &req);
+  if (rc != WEFT_TP_SUCCESS) {
+    t_->fail(rc, peer, "flushing writes to");
+    return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
+                       "%s: flushing writes to rank %d: %s", ops->name, peer,
+                       ops->last_error(t_->ctx()));
+  }
+  return wait(req, peer, "flushing writes of", bytes);
+}
+
+Status NetPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
+                           const void* key) {
+  return access(false, peer, local, remoteAddr, bytes, key);
+}
+
+Status NetPeerMemory::write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
+                            const void* key) {
+  return access(true, peer, const_cast<void*>(local), remoteAddr, bytes, key);
 }
 
 }  // namespace

@@ -1,9 +1,50 @@
 #include "transports/net/routed_transport.h"
 
+#include <memory>
 #include <string>
 
 namespace weft {
 namespace {
+
+// Peers' memory through whichever transport reaches the peer: the local one's (mappings and
+// single copies, indexed by local rank) or the network one's (RMA with remote keys, which every
+// window entry then carries).
+class RoutedPeerMemory final : public PeerMemory {
+ public:
+  RoutedPeerMemory(PeerMemory* local, PeerMemory* remote, const std::vector<int>* localIndex)
+      : local_(local), remote_(remote), localIndex_(localIndex) {}
+  uint32_t keyBytes() const override { return remote_->keyBytes(); }
+  bool overNetwork() const override { return true; }
+  Status expose(const void* addr, uint64_t bytes, void* key) override {
+    return remote_->expose(addr, bytes, key);
+  }
+  void endCall() override {
+    local_->endCall();
+    remote_->endCall();
+  }
+  char* map(int peer, const WindowEntry& w) override {
+    const int l = localOf(peer);
+    return l >= 0 ? local_->map(l, w) : remote_->map(peer, w);
+  }
+  Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
+              const void* key) override {
+    const int l = localOf(peer);
+    return l >= 0 ? local_->read(l, local, remoteAddr, bytes, nullptr)
+                  : remote_->read(peer, local, remoteAddr, bytes, key);
+  }
+  Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
+               const void* key) override {
+    const int l = localOf(peer);
+    return l >= 0 ? local_->write(l, remoteAddr, local, bytes, nullptr)
+                  : remote_->write(peer, remoteAddr, local, bytes, key);
+  }
+
+ private:
+  int localOf(int peer) const { return (*localIndex_)[static_cast<size_t>(peer)]; }
+  PeerMemory* local_;
+  PeerMemory* remote_;
+  const std::vector<int>* localIndex_;
+};
 
 class RoutedTransport final : public Transport {
  public:
@@ -15,6 +56,9 @@ class RoutedTransport final : public Transport {
         name_(std::string(local_->name()) + "+" + remote_->name()) {
     for (size_t i = 0; i < localRanks.size(); ++i)
       localIndex_[static_cast<size_t>(localRanks[i])] = static_cast<int>(i);
+    if (local_->peerMemory() != nullptr && remote_->peerMemory() != nullptr)
+      peerMemory_ = std::make_unique<RoutedPeerMemory>(local_->peerMemory(), remote_->peerMemory(),
+                                                       &localIndex_);
   }
 
   const char* name() const override { return name_.c_str(); }
@@ -37,8 +81,9 @@ class RoutedTransport final : public Transport {
     local_->poison(why);
     remote_->poison(why);
   }
-  // One-sided algorithms need every peer's memory; ranks on other hosts have none to offer.
-  PeerMemory* peerMemory() override { return nullptr; }
+  // One-sided algorithms need every peer's memory: this host's through the local transport, other
+  // hosts' through the network plugin's RMA.
+  PeerMemory* peerMemory() override { return peerMemory_.get(); }
   void stats(std::vector<TransportStats>* out) override {
     local_->stats(out);
     remote_->stats(out);
@@ -47,6 +92,7 @@ class RoutedTransport final : public Transport {
  private:
   std::unique_ptr<Transport> local_, remote_;
   std::vector<int> localIndex_;
+  std::unique_ptr<RoutedPeerMemory> peerMemory_;  // before local_ and remote_ in destruction
   std::string name_;
 };
 

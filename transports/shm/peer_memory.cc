@@ -90,11 +90,13 @@ Status ProcessPeerMemory::transfer(Cma cma, const char* what, int peer, char* lo
   return Status::Ok();
 }
 
-Status ProcessPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) {
+Status ProcessPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
+                               const void* /*key*/) {
   return transfer(process_vm_readv, "reading", peer, static_cast<char*>(local), remoteAddr, bytes);
 }
 
-Status ProcessPeerMemory::write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) {
+Status ProcessPeerMemory::write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
+                                const void* /*key*/) {
   return transfer(process_vm_writev, "writing", peer,
                   const_cast<char*>(static_cast<const char*>(local)), remoteAddr, bytes);
 }

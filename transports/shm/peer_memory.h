@@ -33,8 +33,9 @@ class ProcessPeerMemory final : public PeerMemory {
   ProcessPeerMemory& operator=(const ProcessPeerMemory&) = delete;
 
   char* map(int peer, const WindowEntry& w) override;
-  Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes) override;
-  Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes) override;
+  Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes, const void* key) override;
+  Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
+               const void* key) override;
 
  private:
   using Cma = ssize_t (*)(pid_t, const struct iovec*, unsigned long, const struct iovec*,
