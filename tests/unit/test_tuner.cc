@@ -2,6 +2,7 @@
 // exact message), tuning files (good, bad key, bad value, missing), the choice for given cost-model
 // constants, forced algorithms that cannot run, the TUNING log, weftCommGetAlgorithm, and the
 // tools: weft-info --explain, and weft-tune run under weftrun writing a file WEFT_TUNE_FILE loads.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -944,10 +945,151 @@ TEST(WeftTune, QuickRunWritesAFileThatLoads) {
     EXPECT_DOUBLE_EQ(t->model().intra.alphaUs, l.alphaUs);
     EXPECT_DOUBLE_EQ(t->model().intra.syncUs, l.syncUs);
   }
+  // One node: the inter-node level keeps its defaults, and the file says so.
+  const std::string text = readFile(path);
+  EXPECT_NE(text.find("# The inter-node level was not measured (all 2 ranks share one node)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\ninter."), std::string::npos) << text;
   // weft-info shows the file's constants.
   c = run("WEFT_TUNE_FILE=" + path + " " + kWeftInfo + " --model");
   EXPECT_EQ(c.status, 0) << c.out;
   EXPECT_NE(c.out.find("Cost model (WEFT_TUNE_FILE=" + path + ")"), std::string::npos) << c.out;
+  std::remove(path.c_str());
+}
+
+// ---- weft-tune across nodes: ranks posing as hosts (WEFT_HOST_ID), ucx over loopback ----
+
+bool ucxBuilt() {
+  struct stat st;
+  return stat(builtPluginPath("ucx").c_str(), &st) == 0;
+}
+#define SKIP_UNLESS_UCX_BUILT()                                     \
+  if (!ucxBuilt())                                                  \
+  GTEST_SKIP() << builtPluginPath("ucx")                            \
+               << " was not built (its library was not found when " \
+                  "weft was configured), and shared memory alone cannot join two hosts"
+
+// weftrun -n nranks weft-tune --quick -o path, each rank on host$((hostOf)) (shell arithmetic on
+// WEFT_RANK). WEFT_SPIN_US=2 is what weft picks by itself where a host has more ranks than CPUs, as
+// this machine has; posing as hosts hides that from it (each pretended host has no more ranks than
+// CPUs), and a long spin on a busy machine makes every alpha about WEFT_SPIN_US (docs/tuning.md).
+Cmd runTuneOnHosts(int nranks, const char* hostOf, const std::string& path) {
+  std::remove(path.c_str());
+  return run(std::string("env -u WEFT_TUNE_FILE -u WEFT_ALGO -u WEFT_TRANSPORT -u WEFT_HOST_ID "
+                         "WEFT_SPIN_US=2 UCX_TLS=tcp UCX_NET_DEVICES=lo ") +
+             kWeftrun + " -n " + std::to_string(nranks) +
+             " --timeout 120 sh -c 'WEFT_HOST_ID=host$((" + hostOf + ")) exec " + kWeftTune +
+             " --quick -o " + path + "' 2>&1");
+}
+
+// Whether the file sets `key` (a line that starts with it).
+bool setsKey(const std::string& text, const std::string& key) {
+  return text.rfind(key + " ", 0) == 0 || text.find("\n" + key + " ") != std::string::npos;
+}
+
+// Every key of a level is in the file, with a positive, finite value.
+void expectLevelMeasured(const std::string& text, const LevelCost& level, bool inter) {
+  for (const TuneKey& k : tuneKeys()) {
+    if (k.inter != inter) continue;
+    EXPECT_TRUE(setsKey(text, k.name)) << k.name << " is missing\n" << text;
+    const double v = level.*k.field;
+    EXPECT_GT(v, 0) << k.name << "\n" << text;
+    EXPECT_TRUE(std::isfinite(v)) << k.name << "\n" << text;
+  }
+}
+
+TEST(WeftTune, QuickRunOnTwoHostsOfTwoMeasuresTheInterNodeLevel) {
+  SKIP_UNLESS_UCX_BUILT();
+  const std::string path = tempPath("tune2x2");
+  // On a busy machine (ctest -j on two cores) a rank may wait for a CPU in the middle of the
+  // ping-pong and shared memory's alpha then comes out above the network's: a run whose numbers say
+  // so is tried again, up to three times.
+  Cmd c;
+  Result<TuneFile> tf = Status(weftInternalError, "not run");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    c = runTuneOnHosts(4, "WEFT_RANK / 2", path);
+    ASSERT_EQ(c.status, 0) << c.out;
+    tf = loadTuneFile(path);
+    ASSERT_TRUE(tf.ok()) << tf.status().message() << "\n" << readFile(path);
+    if (tf->model.inter.alphaUs > tf->model.intra.alphaUs) break;
+  }
+  const std::string text = readFile(path);
+  EXPECT_NE(c.out.find("weft-tune: wrote " + path + " "), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(", 2 nodes): intra alpha"), std::string::npos) << c.out;
+  expectLevelMeasured(text, tf->model.intra, false);
+  expectLevelMeasured(text, tf->model.inter, true);
+  // Shared memory inside a host, TCP between the two.
+  EXPECT_GT(tf->model.inter.alphaUs, tf->model.intra.alphaUs) << text;
+  // Reductions and copies happen in memory at either level.
+  EXPECT_EQ(tf->model.inter.gammaUsPerByte, tf->model.intra.gammaUsPerByte);
+  EXPECT_EQ(tf->model.inter.copyUsPerByte, tf->model.intra.copyUsPerByte);
+  // The comments say where each number came from.
+  for (const char* line :
+       {"# host ", "4 ranks on 2 nodes, ", "\n# node 0: ranks 0-1 (host key id:host0)\n",
+        "\n# node 1: ranks 2-3 (host key id:host1)\n",
+        "\n# The intra-node level was measured on node 0, among its ranks 0-1",
+        "ping-pong between ranks 0 and 1",
+        "\n# The inter-node level was measured between nodes 0 and 1 (sync over all 4 ranks):\n",
+        "\n# ping-pong half round trip between ranks 0 (node 0) and 2 (node 1): 1 B ",
+        "\n# the same on all 2 rails at once (ranks 0-2, 1-3), slowest pair: ", " us/B loaded; ",
+        "\n# inter sync: 1-element all-reduce over all 4 ranks ",
+        "\n# inter gamma and copy: the intra-node values"})
+    EXPECT_NE(text.find(line), std::string::npos) << "no \"" << line << "\" in\n" << text;
+  {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    Result<Tuner> t = tunerFromConfig();
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_DOUBLE_EQ(t->model().inter.alphaUs, tf->model.inter.alphaUs);
+    EXPECT_DOUBLE_EQ(t->model().inter.betaUsPerByte, tf->model.inter.betaUsPerByte);
+    EXPECT_DOUBLE_EQ(t->model().inter.syncUs, tf->model.inter.syncUs);
+    EXPECT_DOUBLE_EQ(t->model().intra.alphaUs, tf->model.intra.alphaUs);
+  }
+  std::remove(path.c_str());
+}
+
+TEST(WeftTune, QuickRunOnTwoHostsOfOneLeavesTheIntraNodeLevelAtItsDefaults) {
+  SKIP_UNLESS_UCX_BUILT();
+  const std::string path = tempPath("tune2x1");
+  const Cmd c = runTuneOnHosts(2, "WEFT_RANK", path);
+  ASSERT_EQ(c.status, 0) << c.out;
+  EXPECT_NE(c.out.find("intra not measured (no node has two ranks); inter alpha"),
+            std::string::npos)
+      << c.out;
+  Result<TuneFile> tf = loadTuneFile(path);
+  ASSERT_TRUE(tf.ok()) << tf.status().message() << "\n" << readFile(path);
+  const std::string text = readFile(path);
+  for (const char* line :
+       {"\n# node 0: rank 0 (host key id:host0)\n", "\n# node 1: rank 1 (host key id:host1)\n",
+        "\n# The intra-node level was not measured (no node has two ranks): the built-in intra.* "
+        "defaults stand.\n",
+        "\n# The inter-node level was measured between nodes 0 and 1",
+        "\n# ping-pong half round trip between ranks 0 (node 0) and 1 (node 1): 1 B ",
+        "\n# one rail (ranks 0-1): no load to add",
+        "\n# inter gamma and copy: not measured with the intra-node level"})
+    EXPECT_NE(text.find(line), std::string::npos) << "no \"" << line << "\" in\n" << text;
+  // No intra key: the defaults stand, and so for inter gamma and copy.
+  const CostModel defaults;
+  for (const TuneKey& k : tuneKeys()) {
+    const bool measured =
+        k.inter && k.field != &LevelCost::gammaUsPerByte && k.field != &LevelCost::copyUsPerByte;
+    EXPECT_EQ(setsKey(text, k.name), measured) << k.name << "\n" << text;
+    const LevelCost& got = k.inter ? tf->model.inter : tf->model.intra;
+    const LevelCost& def = k.inter ? defaults.inter : defaults.intra;
+    if (measured) {
+      EXPECT_GT(got.*k.field, 0) << k.name << "\n" << text;
+      EXPECT_TRUE(std::isfinite(got.*k.field)) << k.name;
+    } else {
+      EXPECT_EQ(got.*k.field, def.*k.field) << k.name << "\n" << text;
+    }
+  }
+  {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    Result<Tuner> t = tunerFromConfig();
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_DOUBLE_EQ(t->model().inter.alphaUs, tf->model.inter.alphaUs);
+    EXPECT_DOUBLE_EQ(t->model().intra.alphaUs, defaults.intra.alphaUs);
+  }
   std::remove(path.c_str());
 }
 
