@@ -88,7 +88,7 @@ std::string CommLayout::describe() const {
                      maxLocal_ == 1 ? "" : "s");
   std::string sizes;
   for (const auto& ranks : nodes_)
-    sizes += (sizes.empty() ? "" : "+") + std::to_string(ranks.size());
+    sizes.append(sizes.empty() ? "" : "+").append(std::to_string(ranks.size()));
   return strprintf("%d nodes (%s ranks)", nn, sizes.c_str());
 }
 

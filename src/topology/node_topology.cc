@@ -194,7 +194,7 @@ std::string formatCpuList(std::vector<int> cpus) {
       ++j;
     if (!out.empty()) out += ',';
     out += std::to_string(cpus[i]);
-    if (j > i) out += "-" + std::to_string(cpus[j]);
+    if (j > i) out.append("-").append(std::to_string(cpus[j]));
     i = j + 1;
   }
   return out;

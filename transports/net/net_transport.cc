@@ -298,7 +298,7 @@ class NetTransport final : public Transport {
       if (ops_->describe_ep(ctx_, eps_[static_cast<size_t>(r)], buf, sizeof buf) ==
               WEFT_TP_SUCCESS &&
           buf[0] != '\0' && described.find(buf) == std::string::npos)
-        described += (described.empty() ? "" : ",") + std::string(buf);
+        described.append(described.empty() ? "" : ",").append(buf);
     }
     st.device = described.empty() ? caps_.device : described;
     if (rma_) st += rma_->counters();
