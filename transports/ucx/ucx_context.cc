@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <ucs/debug/log_def.h>
+
 #include "ucx_internal.h"
 
 namespace weft_ucx {
@@ -79,6 +81,20 @@ void ReleaseUcx(Context* c) {
   c->worker = nullptr;
   if (c->ucp != nullptr) ucp_cleanup(c->ucp);
   c->ucp = nullptr;
+}
+
+// While a context finalizes: UCX logs, as errors, the flushes of endpoints without error handling
+// (data endpoints beside guards) that fail because the peer has finished and gone first. That is
+// how a communicator ends, not an error; such lines are dropped (a failure that matters has been
+// reported by then through the guard). Everything else goes on to UCX's own handler.
+ucs_log_func_rc_t QuietFinalize(const char* /*file*/, unsigned /*line*/, const char* /*function*/,
+                                ucs_log_level_t level,
+                                const ucs_log_component_config_t* /*comp_conf*/,
+                                const char* message, va_list /*ap*/) {
+  if (level == UCS_LOG_LEVEL_ERROR && message != nullptr &&
+      strstr(message, "error during flush") != nullptr)
+    return UCS_LOG_FUNC_RC_STOP;
+  return UCS_LOG_FUNC_RC_CONTINUE;
 }
 
 void EpErrorCb(void* arg, ucp_ep_h /*ep*/, ucs_status_t st) {
@@ -370,6 +386,8 @@ int Init(const weft_transport_init_args_t* args, void** out, char* err, size_t e
 
 int Finalize(Context* c) {
   int rc = WEFT_TP_SUCCESS;
+  const bool quiet = c->failure_mode == FailureMode::kGuard;
+  if (quiet) ucs_log_push_handler(QuietFinalize);
   try {
     Drain(c);
   } catch (...) {
@@ -388,6 +406,7 @@ int Finalize(Context* c) {
     delete m;
   }
   ReleaseUcx(c);  // also destroys endpoints a failed close left behind
+  if (quiet) ucs_log_pop_handler();
   for (Endpoint* e : c->eps) {
     e->magic = 0;
     delete e;
