@@ -40,6 +40,10 @@ class BootstrapOob final : public weft::OobExchange {
 struct PeerInfo {
   char host[64];     // the host name, for messages
   char hostKey[96];  // what decides which ranks share a host: WEFT_HOST_ID, or name and boot id
+  // The kernel this process runs on (its boot id, or the host name where that cannot be read),
+  // whatever WEFT_HOST_ID says: ranks posing as several hosts on one machine, or in containers of
+  // one machine, still share its CPUs.
+  char machineKey[96];
   uint64_t commId;
   int32_t pid;
   int32_t version;
@@ -86,13 +90,15 @@ PeerInfo localInfo() {
   PeerInfo info;
   std::memset(&info, 0, sizeof info);
   gethostname(info.host, sizeof info.host - 1);
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  boot >> id;
+  std::snprintf(info.machineKey, sizeof info.machineKey, "%s:%.64s", id.empty() ? "host" : "boot",
+                id.empty() ? info.host : id.c_str());
   if (weft::config::isSet("WEFT_HOST_ID")) {
     std::snprintf(info.hostKey, sizeof info.hostKey, "id:%s",
                   weft::config::stringValue("WEFT_HOST_ID").c_str());
   } else {
-    std::ifstream boot("/proc/sys/kernel/random/boot_id");
-    std::string id;
-    boot >> id;
     std::snprintf(info.hostKey, sizeof info.hostKey, "%.54s/%.36s", info.host, id.c_str());
   }
   if (getrandom(&info.commId, sizeof info.commId, 0) != sizeof info.commId)
@@ -263,16 +269,22 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
                         std::string(p.binding, strnlen(p.binding, sizeof p.binding)),
                         std::string(p.nic, strnlen(p.nic, sizeof p.nic)),
                         std::string(p.accel, strnlen(p.accel, sizeof p.accel))});
-  // More ranks on this host than CPUs to run them: spinning only delays the peer that shares the
-  // CPU, so yield almost at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
-  // otherwise.
+  // More ranks on this machine than CPUs to run them: spinning only delays the peer that shares
+  // the CPU, so yield almost at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
+  // otherwise. Ranks are counted by kernel, not by weft's hosts: ranks posing as several hosts
+  // (WEFT_HOST_ID, network namespaces, containers) still share this machine's CPUs.
   cpu_set_t cpus;
   const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  const int localRanks = options.layout.localSize(rank);
-  if (localRanks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
+  const PeerInfo& self = infos[static_cast<size_t>(rank)];
+  const auto sameMachine = [&self](const PeerInfo& p) {
+    return strncmp(p.machineKey, self.machineKey, sizeof p.machineKey) == 0;
+  };
+  const auto machineRanks =
+      static_cast<int>(std::count_if(infos.begin(), infos.end(), sameMachine));
+  if (machineRanks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
     options.wait.spinUs = 2;
-    WEFT_INFO(kInit, "%d local ranks on %d CPUs: spinning at most 2 us before yielding", localRanks,
-              ncpus);
+    WEFT_INFO(kInit, "%d ranks on this machine's %d CPUs: spinning at most 2 us before yielding",
+              machineRanks, ncpus);
   }
   WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),
                                                           std::move(boot), options));

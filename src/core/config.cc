@@ -102,9 +102,11 @@ const std::vector<Param> kParams = {
      "This process's host identity, overriding host name and boot id: ranks with the same value "
      "share memory, others talk through a network transport (tests pose as several nodes)."},
     {"WEFT_SPIN_US", Type::kInt, "50", "0..1000000",
-     "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a host "
-     "has "
-     "more ranks than CPUs, 2 us: spinning there only delays the peer that shares the CPU."},
+     "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a "
+     "machine "
+     "has more ranks than CPUs, 2 us: spinning there only delays the peer that shares the CPU. "
+     "Ranks are counted per kernel (boot id), so ranks posing as several hosts on one machine "
+     "(WEFT_HOST_ID, network namespaces, containers) count together."},
     {"WEFT_YIELD_US", Type::kInt, "500", "0..1000000",
      "Microseconds a waiting rank yields before it sleeps until woken."},
     {"WEFT_ALGO", Type::kString, "", "[coll:][lo-hi:][^]algo[,algo];... (see docs/tuning.md)",
