@@ -147,6 +147,17 @@ double timeCalls(const Comm& c, int reps, int iters, F call) {
   return median(t);
 }
 
+// The time of a 1-element all-reduce over c's ranks (after a warm-up), the cheapest barrier the API
+// offers, in us.
+double syncTime(const Comm& c, const Plan& plan) {
+  float one = 1, sum = 0;
+  for (int i = 0; i < 20; ++i)
+    check(c, weftAllReduce(&one, &sum, 1, weftFloat32, weftSum, c.comm, nullptr), "all-reduce");
+  return timeCalls(c, plan.syncReps, plan.syncIters, [&] {
+    check(c, weftAllReduce(&one, &sum, 1, weftFloat32, weftSum, c.comm, nullptr), "all-reduce");
+  });
+}
+
 void appendf(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void appendf(std::string* out, const char* fmt, ...) {
   char buf[512];
@@ -272,12 +283,7 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
   pbuf = std::vector<char>();
 
   // sync: a 1-element all-reduce.
-  float one = 1, sum = 0;
-  for (int i = 0; i < 20; ++i)
-    check(c, weftAllReduce(&one, &sum, 1, weftFloat32, weftSum, c.comm, nullptr), "all-reduce");
-  const double syncUs = timeCalls(c, plan.syncReps, plan.syncIters, [&] {
-    check(c, weftAllReduce(&one, &sum, 1, weftFloat32, weftSum, c.comm, nullptr), "all-reduce");
-  });
+  const double syncUs = syncTime(c, plan);
 
   // gamma: reduce-scatter against all-gather of the same bytes per rank.
   const size_t redBytes =
@@ -427,12 +433,7 @@ InterTimes measureInter(const Comm& w, const Layout& l, const Plan& plan) {
   pbuf = std::vector<char>();
 
   // sync: a 1-element all-reduce over all ranks, the multi-node barrier.
-  float one = 1, sum = 0;
-  for (int i = 0; i < 20; ++i)
-    check(w, weftAllReduce(&one, &sum, 1, weftFloat32, weftSum, w.comm, nullptr), "all-reduce");
-  const double syncUs = timeCalls(w, plan.syncReps, plan.syncIters, [&] {
-    check(w, weftAllReduce(&one, &sum, 1, weftFloat32, weftSum, w.comm, nullptr), "all-reduce");
-  });
+  const double syncUs = syncTime(w, plan);
 
   // Every rank's times, combined by their maximum: the pair's own, and per repetition the slowest
   // rail's (ranks that took no part give 0).
