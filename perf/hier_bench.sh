@@ -4,13 +4,18 @@
 # Layouts: H namespaces ("nodes", scripts/netns.sh) with L ranks each, ranks numbered node by node
 # (WEFT_HOST_ID tells the nodes apart, since namespaces share /dev/shm): 2x2 and 3x2 by default. Default
 # transports: shared memory inside a namespace, ucx (tcp over the veths) between.
-# For all-reduce and all-to-all, three runs of the nccl-tests style perf binary per layout and repetition:
+# First, per layout, weft-tune runs across the namespaces and writes a tuning file (both levels measured;
+# kept as PREFIX-tune-HxL.txt). Then, for all-reduce and all-to-all, four runs of the nccl-tests style perf
+# binary per layout and repetition:
 #   flat   WEFT_ALGO=allreduce:ring / alltoall:pairwise
 #   hier   WEFT_ALGO=allreduce:hier / alltoall:hier
-#   auto   WEFT_ALGO unset: the tuner chooses per size (its choice is the binary's algorithm column)
+#   auto   WEFT_ALGO unset: the tuner chooses per size with its built-in constants (its choice is the
+#          binary's algorithm column)
+#   tuned  the same with WEFT_TUNE_FILE = the layout's tuning file
 # out of place, float32, time = mean over ranks (-a 0), busbw as nccl-tests defines it. The report gives,
-# per size, the busbw of each run (medians over repetitions), hier/flat, the tuner's choice and whether
-# the auto run is within 5% of the faster of flat and hier.
+# per size, the time and busbw of each run (medians over repetitions), flat/hier, and for auto and tuned the
+# choice and whether it is right: the variant it chose (flat or hier) is within 5% of the faster of the two
+# (a choice of another flat algorithm is judged by its own run's time).
 #
 # usage: perf/hier_bench.sh [-B BUILD_DIR] [-o OUT_PREFIX] [-r REPS] [-l "LAYOUTS"] [-s "SIZE FLAGS"]
 #   -B  weft build directory (default <repo>/build: perf binaries and libweft-transport-ucx.so)
@@ -38,7 +43,8 @@ while getopts "B:o:r:l:s:h" opt; do
   esac
 done
 
-for f in "$BUILD/perf/weft_all_reduce_perf" "$BUILD/perf/weft_all_to_all_perf" "$BUILD/libweft-transport-ucx.so"; do
+for f in "$BUILD/perf/weft_all_reduce_perf" "$BUILD/perf/weft_all_to_all_perf" "$BUILD/libweft-transport-ucx.so" \
+  "$BUILD/tools/weft-tune"; do
   [ -e "$f" ] || { echo "hier_bench.sh: $f is not built" >&2; exit 2; }
 done
 mkdir -p "$(dirname "$PREFIX")"
@@ -57,6 +63,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 export UCX_WARN_UNUSED_ENV_VARS=n
+# shellcheck source=perf/netns_ranks.sh
+. "$REPO/perf/netns_ranks.sh"
 
 MAXH=0
 for lay in $LAYOUTS; do
@@ -74,30 +82,19 @@ echo "layout,coll,variant,size,rep,time_us,busbw_GBps,algo" >"$RAW"
 # run LAYOUT COLL VARIANT REP: one perf run, its rows appended to RAW.
 run() {
   local lay=$1 coll=$2 variant=$3 rep=$4
-  local H=${lay%x*} L=${lay#*x} n r h bin algo pids=""
-  n=$((H * L))
+  local H=${lay%x*} L=${lay#*x} bin algo
   case $coll in
     allreduce) bin=$BUILD/perf/weft_all_reduce_perf; [ "$variant" = flat ] && algo=allreduce:ring ;;
     alltoall) bin=$BUILD/perf/weft_all_to_all_perf; [ "$variant" = flat ] && algo=alltoall:pairwise ;;
   esac
   [ "$variant" = hier ] && algo=$coll:hier
+  local tune=""
   [ "$variant" = auto ] && algo=""
+  [ "$variant" = tuned ] && algo="" && tune=$WORK/tune-$lay.txt
   PORT=$((PORT + 1))
-  for ((r = n - 1; r >= 0; r--)); do
-    h=$((r / L))
-    # shellcheck disable=SC2206 # SIZES is a list of flags
-    local cmd=(env "WEFT_RANK=$r" "WEFT_WORLD_SIZE=$n" WEFT_ROOT="$A0:$PORT" WEFT_SOCKET_IFNAME=veth
-      WEFT_HOST_ID="$NAME-host$h" WEFT_SHM_DIR="$SHMD" UCX_TLS=tcp UCX_NET_DEVICES="veth$h" WEFT_TIMEOUT=120
-      WEFT_ALGO="$algo" timeout -k 5 600 "$bin" $SIZES -n 20 -w 4 -a 0 -c 1)
-    if [ "$r" = 0 ]; then
-      ip netns exec "${NAME}_$h" "${cmd[@]}" >"$WORK/out.0" 2>&1
-    else
-      ip netns exec "${NAME}_$h" "${cmd[@]}" >"$WORK/out.$r" 2>&1 &
-      pids="$pids $!"
-      BGPIDS="$BGPIDS $!"
-    fi
-  done
-  for r in $pids; do wait "$r" 2>/dev/null; done
+  # shellcheck disable=SC2086 # SIZES is a list of flags
+  netns_ranks $((H * L)) "$L" "$WORK/out" WEFT_ALGO="$algo" WEFT_TUNE_FILE="$tune" \
+    timeout -k 5 600 "$bin" $SIZES -n 20 -w 4 -a 0 -c 1
   if ! grep -q "Out of bounds values : 0 OK" "$WORK/out.0"; then
     echo "hier_bench.sh: FAIL $lay $coll $variant rep $rep: $(cat "$WORK"/out.* | grep -v '^#' | tail -3 | tr '\n' ' ')" >&2
     return
@@ -107,12 +104,30 @@ run() {
     "$WORK/out.0" >>"$RAW"
 }
 
+# tune LAYOUT: weft-tune across the layout's namespaces, the file in $WORK/tune-LAYOUT.txt and beside the
+# report.
+tune() {
+  local lay=$1
+  local H=${lay%x*} L=${lay#*x}
+  PORT=$((PORT + 1))
+  netns_ranks $((H * L)) "$L" "$WORK/tune" timeout -k 5 600 "$BUILD/tools/weft-tune" -o "$WORK/tune-$lay.txt"
+  if [ ! -s "$WORK/tune-$lay.txt" ]; then
+    echo "hier_bench.sh: weft-tune failed on $lay: $(cat "$WORK"/tune.* | tail -3 | tr '\n' ' ')" >&2
+    exit 1
+  fi
+  cp "$WORK/tune-$lay.txt" "$PREFIX-tune-$lay.txt"
+}
+for lay in $LAYOUTS; do
+  echo "# weft-tune $lay" >&2
+  tune "$lay"
+done
+
 for ((rep = 1; rep <= REPS; rep++)); do
   for lay in $LAYOUTS; do
     for coll in allreduce alltoall; do
       # Interleaved, the order turned around every repetition, so that drift in the machine's load
       # does not favour one variant.
-      if [ $((rep % 2)) = 1 ]; then order="flat hier auto"; else order="auto hier flat"; fi
+      if [ $((rep % 2)) = 1 ]; then order="flat hier auto tuned"; else order="tuned auto hier flat"; fi
       for v in $order; do
         echo "# rep $rep $lay $coll $v" >&2
         run "$lay" "$coll" "$v" "$rep"
@@ -133,7 +148,7 @@ for r in rows:
     k = (r["layout"], r["coll"], r["variant"], int(r["size"]))
     med.setdefault(k, []).append(float(r["busbw_GBps"]))
     tmed.setdefault(k, []).append(float(r["time_us"]))
-    if r["variant"] == "auto":
+    if r["variant"] in ("auto", "tuned"):
         algos.setdefault(k, []).append(r["algo"])
 with open(prefix + ".csv", "w") as f:
     f.write("layout,coll,variant,size,busbw_GBps_median,runs\n")
@@ -144,30 +159,58 @@ out.append("# Issue 6: hierarchical vs flat collectives across network namespace
 out.append("Produced by `perf/hier_bench.sh` (medians of %s repetitions, interleaved; 2 CPUs for every rank). "
            "Ranks numbered node by node; shared memory inside a namespace, ucx (tcp over the veths) between. "
            "flat = ring all-reduce / pairwise all-to-all, hier = the hierarchical algorithm, auto = the tuner's "
-           "choice (default cost model). busbw in GB/s, out of place, float32. Ratios are of times (medians, "
-           "µs): flat/hier > 1 means hier is faster; auto/best > 1 means the tuner's run was slower than the "
-           "faster of flat and hier. Below ~32 KiB the times are dominated by the scheduler (4-6 busy-polling "
-           "ranks on 2 CPUs) and vary by 2-4x from run to run.\n" % reps)
+           "choice with its built-in constants, tuned = its choice with the tuning file weft-tune measured across "
+           "the same namespaces (below). Times are medians in µs; busbw in GB/s, out of place, float32. "
+           "flat/hier > 1 means hier is faster. A choice is right (✓) when the variant it chose is within 5%% of "
+           "the faster of flat and hier (a choice of another algorithm is judged by its own run). Below ~32 KiB "
+           "the times are dominated by the scheduler (4-6 busy-polling ranks on 2 CPUs) and vary by 2-4x from "
+           "run to run.\n" % reps)
 out.append("- before: `%s`\n- after: `%s`\n" % (before.strip(), after.strip()))
+import glob, os
+tally = {}
 for lay in sorted({k[0] for k in med}):
+    tf = "%s-tune-%s.txt" % (prefix, lay)
+    if os.path.exists(tf):
+        keys = [l.strip() for l in open(tf) if l.startswith(("intra.", "inter."))]
+        out.append("\n### weft-tune on %s (`%s`)\n" % (lay, os.path.basename(tf)))
+        out.append("```\n" + "\n".join(keys) + "\n```")
     for coll in ("allreduce", "alltoall"):
         sizes = sorted({k[3] for k in med if k[0] == lay and k[1] == coll})
         if not sizes:
             continue
         out.append("\n## %s, %s\n" % (coll, lay))
-        out.append("| size (B) | flat µs | hier µs | auto µs | flat busbw | hier busbw | auto busbw | flat/hier | tuner's choice | auto/best |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| size (B) | flat µs | hier µs | flat/hier | auto µs | auto's choice | right? | tuned µs | tuned's choice | right? | hier busbw |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for s in sizes:
             g = lambda d, v: statistics.median(d[(lay, coll, v, s)]) if (lay, coll, v, s) in d else None
-            fl, hi, au = g(tmed, "flat"), g(tmed, "hier"), g(tmed, "auto")
-            bf, bh, ba = g(med, "flat"), g(med, "hier"), g(med, "auto")
+            fl, hi, au, tu = g(tmed, "flat"), g(tmed, "hier"), g(tmed, "auto"), g(tmed, "tuned")
             ratio = "%.2f" % (fl / hi) if fl and hi else "–"
             best = min(x for x in (fl, hi) if x is not None) if (fl or hi) else None
-            vs = "%.2f" % (au / best) if au is not None and best else "–"
-            ch = ",".join(sorted(set(algos.get((lay, coll, "auto", s), [])))) or "–"
+            flatname = "ring" if coll == "allreduce" else "pairwise"
+            def judge(variant, own):
+                ch = sorted(set(algos.get((lay, coll, variant, s), [])))
+                if not ch or best is None:
+                    return "–", "–"
+                if ch == ["hier"]:
+                    t = hi
+                elif ch == [flatname]:
+                    t = fl
+                else:
+                    t = own
+                ok = t is not None and t <= 1.05 * best
+                tally.setdefault(variant, [0, 0])
+                tally[variant][0] += ok
+                tally[variant][1] += 1
+                return ",".join(ch), ("✓" if ok else "✗ %.2f" % (t / best))
+            ach, aok = judge("auto", au)
+            tch, tok = judge("tuned", tu)
             f = lambda x, p: ("%%.%df" % p) % x if x is not None else "–"
-            out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                s, f(fl, 1), f(hi, 1), f(au, 1), f(bf, 3), f(bh, 3), f(ba, 3), ratio, ch, vs))
+            out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                s, f(fl, 1), f(hi, 1), ratio, f(au, 1), ach, aok, f(tu, 1), tch, tok, f(g(med, "hier"), 3)))
+out.append("\n## Choices\n")
+for v in ("auto", "tuned"):
+    if v in tally:
+        out.append("- %s: right at %d of %d sizes" % (v, tally[v][0], tally[v][1]))
 open(prefix + ".md", "w").write("\n".join(out) + "\n")
 print("wrote %s.md, %s.csv, %s" % (prefix, prefix, raw))
 EOF

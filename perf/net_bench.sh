@@ -82,6 +82,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 export UCX_WARN_UNUSED_ENV_VARS=n
+# shellcheck source=perf/netns_ranks.sh
+. "$HERE/netns_ranks.sh"
 LOAD_BEFORE=$(uptime)
 echo "# start: $LOAD_BEFORE" >&2
 
@@ -220,24 +222,11 @@ fi_test() {
 
 # weft all-reduce, 4 ranks, 2 per namespace, default transports.
 weft_allreduce() {
-  local rep=$1 r h pids=""
+  local rep=$1
   port
   local iters=50
-  for r in 3 2 1 0; do
-    h=$((r / 2))
-    # shellcheck disable=SC2206 # AR_SIZES is a list of flags
-    local cmd=(env "WEFT_RANK=$r" WEFT_WORLD_SIZE=4 WEFT_ROOT="$A0:$PORT" WEFT_SOCKET_IFNAME=veth
-      WEFT_HOST_ID="$NAME-host$h" WEFT_SHM_DIR="$SHMD" UCX_TLS=tcp UCX_NET_DEVICES="veth$h" WEFT_TIMEOUT=120
-      timeout -k 5 600 "$ARP" $AR_SIZES -n "$iters" -w $((iters / 10 + 2)) -a 0 -c 1)
-    if [ $r = 0 ]; then
-      ip netns exec "${NAME}_$h" "${cmd[@]}" >"$WORK/ar.0" 2>&1
-    else
-      ip netns exec "${NAME}_$h" "${cmd[@]}" >"$WORK/ar.$r" 2>&1 &
-      pids="$pids $!"
-      BGPIDS="$BGPIDS $!"
-    fi
-  done
-  for r in $pids; do wait "$r" 2>/dev/null; done
+  # shellcheck disable=SC2086 # AR_SIZES is a list of flags
+  netns_ranks 4 2 "$WORK/ar" timeout -k 5 600 "$ARP" $AR_SIZES -n "$iters" -w $((iters / 10 + 2)) -a 0 -c 1
   if ! grep -q "Out of bounds values : 0 OK" "$WORK/ar.0"; then
     note "- FAIL weft_all_reduce_perf netns rep $rep: $(cat "$WORK"/ar.* | grep -v '^#' | tail -3 | tr '\n' ' ')"
   fi
