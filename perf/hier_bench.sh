@@ -16,6 +16,7 @@
 # per size, the time and busbw of each run (medians over repetitions), flat/hier, and for auto and tuned the
 # choice and whether it is right: the variant it chose (flat or hier) is within 5% of the faster of the two
 # (a choice of another flat algorithm is judged by its own run's time).
+# perf/plot_hier.py PREFIX-raw.csv > plot.svg draws flat/hier per size with the tuned choices.
 #
 # usage: perf/hier_bench.sh [-B BUILD_DIR] [-o OUT_PREFIX] [-r REPS] [-l "LAYOUTS"] [-s "SIZE FLAGS"]
 #   -B  weft build directory (default <repo>/build: perf binaries and libweft-transport-ucx.so)
