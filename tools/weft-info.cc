@@ -388,6 +388,7 @@ struct Shape {
   const weft::CommLayout* layout = nullptr;
   weft::Tuner tuner;
   bool peerAccess = true;
+  bool peerAccessNet = false;  // some of that reach over a network (CollDesc::peerAccessNet)
 };
 
 // --nodes: "NxL" (N nodes of L ranks) or per-node rank counts joined by '+' ("3+2+4"; one count
@@ -484,6 +485,7 @@ weft::CollDesc callOf(weft::CollType type, uint64_t count, const weft::CollDesc&
   if (name == "broadcast" || name == "reduce" || name == "gather" || name == "scatter") d.root = 0;
   if (d.type == weft::CollType::kSend || d.type == weft::CollType::kRecv) d.peer = 1 % d.nranks;
   d.peerAccess = shape.peerAccess;
+  d.peerAccessNet = shape.peerAccessNet;
   d.topo = shape.layout;
   d.chooser = shape.tuner.chooserFor(type);
   return d;
@@ -1010,7 +1012,10 @@ int commInfo(Context& ctx, const CallArgs& a, bool json) {
   shape.nranks = comm.nranks;
   shape.layout = &comm.layout;
   shape.tuner = comm.tuner;
-  shape.peerAccess = comm.transport->peerMemory() != nullptr;
+  weft::CollDesc probe;  // how the communicator describes its calls
+  comm.describeFor(weft::CollType::kAllReduce, &probe);
+  shape.peerAccess = probe.peerAccess;
+  shape.peerAccessNet = probe.peerAccessNet;
   fillTable(shape, base, &t);
   if (json) {
     Json j(stdout);

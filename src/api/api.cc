@@ -177,12 +177,7 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
   d->op = reduces ? static_cast<weftRedOp_t>(rawOp) : weftSum;
   d->root = root;
   d->peer = peer;
-  d->rank = comm->rank;
-  d->nranks = comm->nranks;
-  d->peerAccess = comm->transport->peerMemory() != nullptr;
-  d->peerAccessNet = d->peerAccess && comm->transport->peerMemory()->overNetwork();
-  d->topo = &comm->layout;
-  d->chooser = comm->tuner.chooserFor(type);
+  comm->describeFor(type, d);
   d->elemSize = weft::dtypeSize(dtype);
   const uint64_t factor =
       (type == CollType::kAllGather || type == CollType::kReduceScatter ||

@@ -16,6 +16,16 @@ weftComm::~weftComm() {
   bootstrap.reset();
 }
 
+void weftComm::describeFor(weft::CollType type, weft::CollDesc* d) const {
+  d->rank = rank;
+  d->nranks = nranks;
+  weft::PeerMemory* pm = transport->peerMemory();
+  d->peerAccess = pm != nullptr;
+  d->peerAccessNet = pm != nullptr && pm->overNetwork();
+  d->topo = &layout;
+  d->chooser = tuner.chooserFor(type);
+}
+
 namespace weft {
 namespace {
 

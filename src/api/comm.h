@@ -80,6 +80,12 @@ struct weftComm {
   bool stopProgress = false;
   std::thread progress;
 
+  // What every call of type `type` on this communicator tells the tuner and the algorithms about
+  // where it runs: rank, size, layout, the tuner's level chooser, and whether one-sided steps can
+  // reach every peer's memory (and whether some of it over a network). The API's calls,
+  // weftCommGetAlgorithm and weft-info --comm all describe calls this way.
+  void describeFor(weft::CollType type, weft::CollDesc* d) const;
+
   ~weftComm();
 };
 

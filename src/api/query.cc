@@ -70,13 +70,8 @@ weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_
     d.dtype = datatype;
     d.op = reduces(type) ? op : weftSum;
     d.elemSize = weft::dtypeSize(datatype);
-    d.rank = comm->rank;
-    d.nranks = comm->nranks;
+    comm->describeFor(type, &d);  // as the API's calls describe it
     d.root = rooted(type) ? 0 : -1;
-    d.peerAccess = comm->transport->peerMemory() != nullptr;  // as the API's calls describe it
-    d.peerAccessNet = d.peerAccess && comm->transport->peerMemory()->overNetwork();
-    d.topo = &comm->layout;
-    d.chooser = comm->tuner.chooserFor(type);
     if (type == CollType::kSend || type == CollType::kRecv)
       d.peer = (comm->rank + 1) % comm->nranks;
     if (count >
