@@ -46,6 +46,11 @@ struct WireHeader {
 constexpr size_t kHeaderBytes = 64;  // keeps the payload cache-line aligned
 static_assert(sizeof(WireHeader) <= kHeaderBytes);
 
+// The weft code for a plugin's failure: a peer that is gone, or a failure here.
+weftResult_t codeOf(int rc) {
+  return rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError;
+}
+
 class NetTransport;
 
 // One-sided steps through the plugin's RMA: the owner of a window registers each buffer for the
@@ -57,7 +62,8 @@ class NetTransport;
 // call is not left registered.
 class NetPeerMemory final : public PeerMemory {
  public:
-  NetPeerMemory(NetTransport* t, uint32_t maxRkey) : t_(t), maxRkey_(maxRkey) {}
+  NetPeerMemory(NetTransport* t, uint32_t maxRkey)
+      : t_(t), maxRkey_(maxRkey), timeoutSec_(config::secondsValue("WEFT_TIMEOUT")) {}
   ~NetPeerMemory() override { endCall(); }
   uint32_t keyBytes() const override { return kLenBytes + maxRkey_; }
   bool overNetwork() const override { return true; }
@@ -78,6 +84,7 @@ class NetPeerMemory final : public PeerMemory {
 
   NetTransport* t_;
   uint32_t maxRkey_;
+  double timeoutSec_;                                 // WEFT_TIMEOUT, read once: every access waits
   std::vector<void*> exposed_;                        // this call's registrations
   std::vector<std::pair<const void*, void*>> rkeys_;  // (key in a peer's table, unpacked)
   TrafficCounters counters_;                          // bytesPut, bytesGot
@@ -337,7 +344,7 @@ class NetTransport final : public Transport {
   void fail(int rc, int peer, const char* what, const char* detail = nullptr) {
     if (!error_.ok()) return;
     if (detail == nullptr) detail = ops_->last_error(ctx_);
-    const weftResult_t code = rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError;
+    const weftResult_t code = codeOf(rc);
     error_ = errorStatus(code, "%s transport: %s rank %d failed: %s", ops_->name, what, peer,
                          detail != nullptr && detail[0] != '\0' ? detail : "(no detail)");
   }
@@ -611,10 +618,9 @@ Status NetEndpoint::postDirect(bool sending, uint64_t id, char* buf, uint64_t by
     if (rc != WEFT_TP_SUCCESS) {
       t_->fail(rc, peer_, sending ? "sending to" : "receiving from");
       // Pieces already posted stay with the plugin, which cancels them when it is finalized.
-      return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
-                         "%s: cannot post a %llu-byte transfer %s rank %d: %s", ops->name,
-                         static_cast<unsigned long long>(bytes), sending ? "to" : "from", peer_,
-                         ops->last_error(t_->ctx()));
+      return errorStatus(codeOf(rc), "%s: cannot post a %llu-byte transfer %s rank %d: %s",
+                         ops->name, static_cast<unsigned long long>(bytes), sending ? "to" : "from",
+                         peer_, ops->last_error(t_->ctx()));
     }
     d.reqs.push_back(req);
     d.pieceBytes.push_back(len);
@@ -670,10 +676,9 @@ Result<bool> NetEndpoint::testDirect(uint64_t id, bool sending) {
     if (rc != WEFT_TP_SUCCESS) {
       d.reqs[k] = nullptr;
       t_->fail(rc, peer_, d.sending ? "sending to" : "receiving from");
-      return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
-                         "%s: a %llu-byte transfer %s rank %d failed: %s", t_->ops()->name,
-                         static_cast<unsigned long long>(d.bytes), d.sending ? "to" : "from", peer_,
-                         t_->ops()->last_error(t_->ctx()));
+      return errorStatus(codeOf(rc), "%s: a %llu-byte transfer %s rank %d failed: %s",
+                         t_->ops()->name, static_cast<unsigned long long>(d.bytes),
+                         d.sending ? "to" : "from", peer_, t_->ops()->last_error(t_->ctx()));
     }
     if (!done) {
       all = false;
@@ -785,9 +790,8 @@ Result<void*> NetPeerMemory::rkeyFor(int peer, const void* key) {
                              static_cast<size_t>(len), &rkey);
   if (rc != WEFT_TP_SUCCESS) {
     t_->fail(rc, peer, "unpacking a remote key of");
-    return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
-                       "%s: cannot unpack rank %d's remote key: %s", t_->ops()->name, peer,
-                       t_->ops()->last_error(t_->ctx()));
+    return errorStatus(codeOf(rc), "%s: cannot unpack rank %d's remote key: %s", t_->ops()->name,
+                       peer, t_->ops()->last_error(t_->ctx()));
   }
   rkeys_.emplace_back(key, rkey);
   return rkey;
@@ -797,16 +801,15 @@ Status NetPeerMemory::wait(void* req, int peer, const char* what, uint64_t bytes
   using Clock = std::chrono::steady_clock;
   const weft_transport_v1_t* ops = t_->ops();
   const auto start = Clock::now();
-  const double limit = config::secondsValue("WEFT_TIMEOUT");
   for (uint64_t polls = 1;; ++polls) {
     int done = 0;
     size_t got = 0;
     int rc = ops->test(t_->ctx(), req, &done, &got);
     if (rc != WEFT_TP_SUCCESS) {
       t_->fail(rc, peer, what);
-      return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
-                         "%s: %s %llu bytes of rank %d's memory failed: %s", ops->name, what,
-                         static_cast<unsigned long long>(bytes), peer, ops->last_error(t_->ctx()));
+      return errorStatus(codeOf(rc), "%s: %s %llu bytes of rank %d's memory failed: %s", ops->name,
+                         what, static_cast<unsigned long long>(bytes), peer,
+                         ops->last_error(t_->ctx()));
     }
     if (done) return Status::Ok();
     t_->progress();
@@ -816,7 +819,7 @@ Status NetPeerMemory::wait(void* req, int peer, const char* what, uint64_t bytes
     if (polls % 64 == 0) {
       WEFT_TRY(t_->checkPeers());
       const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-      if (waited > limit)
+      if (waited > timeoutSec_)
         return errorStatus(weftRemoteError,
                            "%s: %s %llu bytes of rank %d's memory made no progress for %.1f s "
                            "(WEFT_TIMEOUT)",
@@ -856,8 +859,7 @@ Status NetPeerMemory::access(bool put, int peer, void* local, uint64_t remoteAdd
                : ops->get(t_->ctx(), t_->ep(peer), local, bytes, mr, remoteAddr, rkey, &req);
   if (rc != WEFT_TP_SUCCESS) {
     t_->fail(rc, peer, what);
-    return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
-                       "%s: %s %llu bytes of rank %d's memory: %s", ops->name, what,
+    return errorStatus(codeOf(rc), "%s: %s %llu bytes of rank %d's memory: %s", ops->name, what,
                        static_cast<unsigned long long>(bytes), peer, ops->last_error(t_->ctx()));
   }
   WEFT_TRY(wait(req, peer, what, bytes));
@@ -869,8 +871,7 @@ Status NetPeerMemory::access(bool put, int peer, void* local, uint64_t remoteAdd
   rc = ops->flush(t_->ctx(), t_->ep(peer), &req);
   if (rc != WEFT_TP_SUCCESS) {
     t_->fail(rc, peer, "flushing writes to");
-    return errorStatus(rc == WEFT_TP_ERR_PEER ? weftRemoteError : weftSystemError,
-                       "%s: flushing writes to rank %d: %s", ops->name, peer,
+    return errorStatus(codeOf(rc), "%s: flushing writes to rank %d: %s", ops->name, peer,
                        ops->last_error(t_->ctx()));
   }
   return wait(req, peer, "flushing writes of", bytes);
