@@ -158,6 +158,23 @@ double syncTime(const Comm& c, const Plan& plan) {
   });
 }
 
+// The medians, on ranks a and b (0 elsewhere), of the 1-byte and the large ping-pong between them,
+// each after a warm-up (which also makes the connection).
+struct PingPongs {
+  double smallUs, bigUs;
+};
+PingPongs pingPongs(const Comm& c, int a, int b, std::vector<char>& buf, const Plan& plan) {
+  std::vector<double> small, big;
+  barrier(c);
+  (void)pingPong(c, a, b, buf, 1, plan.pingIters / 10 + 1);
+  for (int r = 0; r < plan.pingReps; ++r)
+    small.push_back(pingPong(c, a, b, buf, 1, plan.pingIters));
+  (void)pingPong(c, a, b, buf, plan.bigBytes, 1);
+  for (int r = 0; r < plan.bigReps; ++r)
+    big.push_back(pingPong(c, a, b, buf, plan.bigBytes, plan.bigIters));
+  return {median(small), median(big)};
+}
+
 void appendf(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void appendf(std::string* out, const char* fmt, ...) {
   char buf[512];
@@ -271,15 +288,8 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
 
   // alpha and beta: ping-pong between ranks 0 and 1.
   std::vector<char> pbuf(plan.bigBytes, 3);
-  std::vector<double> small, big;
-  barrier(c);
-  (void)pingPong(c, 0, 1, pbuf, 1, plan.pingIters / 10 + 1);
-  for (int r = 0; r < plan.pingReps; ++r)
-    small.push_back(pingPong(c, 0, 1, pbuf, 1, plan.pingIters));
-  (void)pingPong(c, 0, 1, pbuf, plan.bigBytes, 1);
-  for (int r = 0; r < plan.bigReps; ++r)
-    big.push_back(pingPong(c, 0, 1, pbuf, plan.bigBytes, plan.bigIters));
-  const double smallUs = median(small), bigUs = median(big);
+  const PingPongs pp = pingPongs(c, 0, 1, pbuf, plan);
+  const double smallUs = pp.smallUs, bigUs = pp.bigUs;
   pbuf = std::vector<char>();
 
   // sync: a 1-element all-reduce.
@@ -400,16 +410,8 @@ struct InterTimes {
 // same collective calls (the barriers, the all-reduces); the ping-pongs are made by their pairs
 // only.
 InterTimes measureInter(const Comm& w, const Layout& l, const Plan& plan) {
-  const int a = l.nodes[0][0], b = l.nodes[1][0];
   std::vector<char> pbuf(plan.bigBytes, 3);
-  std::vector<double> small, big;
-  barrier(w);
-  (void)pingPong(w, a, b, pbuf, 1, plan.pingIters / 10 + 1);
-  for (int r = 0; r < plan.pingReps; ++r)
-    small.push_back(pingPong(w, a, b, pbuf, 1, plan.pingIters));
-  (void)pingPong(w, a, b, pbuf, plan.bigBytes, 1);
-  for (int r = 0; r < plan.bigReps; ++r)
-    big.push_back(pingPong(w, a, b, pbuf, plan.bigBytes, plan.bigIters));
+  const PingPongs pp = pingPongs(w, l.nodes[0][0], l.nodes[1][0], pbuf, plan);
 
   // Under load: the k-th rank of node 0 with the k-th of node 1, every pair at once, started
   // together by a barrier per repetition; a rep counts as long as its slowest pair. With one rail
@@ -437,7 +439,7 @@ InterTimes measureInter(const Comm& w, const Layout& l, const Plan& plan) {
 
   // Every rank's times, combined by their maximum: the pair's own, and per repetition the slowest
   // rail's (ranks that took no part give 0).
-  std::vector<double> mine = {median(small), median(big), syncUs};
+  std::vector<double> mine = {pp.smallUs, pp.bigUs, syncUs};
   mine.insert(mine.end(), loaded.begin(), loaded.end());
   std::vector<double> all(mine.size());
   check(w,
