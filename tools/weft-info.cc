@@ -43,6 +43,7 @@
 #include "core/config.h"
 #include "core/dtype.h"
 #include "core/layout.h"
+#include "rank_list.h"
 #include "topology/node_topology.h"
 #include "tuner/tuner.h"
 #include "weft/weft.h"
@@ -810,19 +811,7 @@ struct TransportRecord {
   weftTransportStats_t stats[kMaxTransports] = {};
 };
 
-// "0-3", "0,2,4": ranks in the order given, runs of consecutive ones shortened.
-std::string rankList(const std::vector<int>& ranks) {
-  std::string out;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t k = i;
-    while (k + 1 < ranks.size() && ranks[k + 1] == ranks[k] + 1)
-      ++k;
-    out += (out.empty() ? "" : ",") + std::to_string(ranks[i]);
-    if (k > i) out += "-" + std::to_string(ranks[k]);
-    i = k + 1;
-  }
-  return out;
-}
+using weft::tools::rankList;
 
 std::string orDash(const std::string& s) {
   return s.empty() ? "-" : s;

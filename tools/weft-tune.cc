@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "rank_list.h"
 #include "weft/weft.h"
 
 namespace {
@@ -239,19 +240,7 @@ Layout discoverLayout(const Comm& w) {
   return l;
 }
 
-// "0-3", "0,2,4", "0-1,6": ranks in increasing order, runs joined.
-std::string rankList(const std::vector<int>& ranks) {
-  std::string out;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t j = i;
-    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1)
-      ++j;
-    appendf(&out, "%s%d", out.empty() ? "" : ",", ranks[i]);
-    if (j > i) appendf(&out, "-%d", ranks[j]);
-    i = j + 1;
-  }
-  return out;
-}
+using weft::tools::rankList;
 
 // ---- The intra-node level ----
 
