@@ -435,11 +435,27 @@ Status NetTransport::init(uint64_t commId) {
 }
 
 Status NetTransport::exchangeAndConnect(OobExchange& oob) {
-  // Every rank's address, in records as long as the longest.
-  std::vector<uint64_t> caps(static_cast<size_t>(nranks_));
-  caps[static_cast<size_t>(rank_)] = caps_.max_address_bytes;
-  WEFT_TRY(oob.allgather(caps.data(), sizeof(uint64_t)));
-  const size_t capacity = static_cast<size_t>(*std::max_element(caps.begin(), caps.end()));
+  // In one exchange, every rank's address capacity and the remote-key room it needs for one-sided
+  // steps (0 without RMA): addresses travel in records as long as the longest; one-sided steps need
+  // RMA on every rank, and window tables of one layout, made for the largest key.
+  const bool rma = (caps_.flags & WEFT_TP_CAP_RMA) != 0 && caps_.max_rkey_bytes > 0 &&
+                   caps_.max_rkey_bytes < (1u << 16) && ops_->put != nullptr &&
+                   ops_->get != nullptr && ops_->flush != nullptr && ops_->pack_rkey != nullptr &&
+                   ops_->unpack_rkey != nullptr && ops_->release_rkey != nullptr;
+  struct Sizes {
+    uint64_t address, rkey;
+  };
+  std::vector<Sizes> sizes(static_cast<size_t>(nranks_));
+  sizes[static_cast<size_t>(rank_)] = {caps_.max_address_bytes, rma ? caps_.max_rkey_bytes : 0};
+  WEFT_TRY(oob.allgather(sizes.data(), sizeof(Sizes)));
+  size_t capacity = 0;
+  uint64_t rkeyBytes = 0;
+  bool allRma = true;
+  for (const Sizes& z : sizes) {
+    capacity = std::max<size_t>(capacity, z.address);
+    rkeyBytes = std::max(rkeyBytes, z.rkey);
+    allRma = allRma && z.rkey > 0;
+  }
   const size_t record = sizeof(uint64_t) + capacity;
   std::vector<char> all(record * static_cast<size_t>(nranks_));
   char* mine = all.data() + record * static_cast<size_t>(rank_);
@@ -478,17 +494,7 @@ Status NetTransport::exchangeAndConnect(OobExchange& oob) {
   }
   WEFT_TRY(agree(oob, rank_, nranks_, local, "connecting the network transport"));
 
-  // One-sided steps need RMA on every rank, and window tables of one layout: the largest key.
-  const bool rma = (caps_.flags & WEFT_TP_CAP_RMA) != 0 && caps_.max_rkey_bytes > 0 &&
-                   caps_.max_rkey_bytes < (1u << 16) && ops_->put != nullptr &&
-                   ops_->get != nullptr && ops_->flush != nullptr && ops_->pack_rkey != nullptr &&
-                   ops_->unpack_rkey != nullptr && ops_->release_rkey != nullptr;
-  std::fill(caps.begin(), caps.end(), 0);
-  caps[static_cast<size_t>(rank_)] = rma ? caps_.max_rkey_bytes : 0;
-  WEFT_TRY(oob.allgather(caps.data(), sizeof(uint64_t)));
-  if (std::all_of(caps.begin(), caps.end(), [](uint64_t k) { return k > 0; }))
-    rma_ = std::make_unique<NetPeerMemory>(
-        this, static_cast<uint32_t>(*std::max_element(caps.begin(), caps.end())));
+  if (allRma) rma_ = std::make_unique<NetPeerMemory>(this, static_cast<uint32_t>(rkeyBytes));
   WEFT_INFO(kNet,
             "%s transport ready (%s, from %s): %d-byte addresses, %d slots of %zu KiB per peer, "
             "%s",
