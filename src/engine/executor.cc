@@ -496,7 +496,10 @@ Result<bool> Executor::pass(const ExecArgs& a) {
     WEFT_ASSIGN_OR_RETURN(bool moved, pollTransfers(a));
     progressed |= moved;
   }
-  while (!ready_.empty()) {
+  // One local op per sweep: the queues are polled between local chunks, so a long local copy
+  // (an out-of-place call's own block) fills the waits for peers instead of holding back the
+  // exchange until it is done.
+  if (!ready_.empty()) {
     const uint32_t id = ready_.back();
     ready_.pop_back();
     WEFT_ASSIGN_OR_RETURN(Outcome o, runOp(a, id));
