@@ -270,7 +270,7 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
                         std::string(p.nic, strnlen(p.nic, sizeof p.nic)),
                         std::string(p.accel, strnlen(p.accel, sizeof p.accel))});
   // More ranks on this machine than CPUs to run them: spinning only delays the peer that shares
-  // the CPU, so yield almost at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
+  // the CPU, so yield at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
   // otherwise. Ranks are counted by kernel, not by weft's hosts: ranks posing as several hosts
   // (WEFT_HOST_ID, network namespaces, containers) still share this machine's CPUs.
   cpu_set_t cpus;
@@ -282,8 +282,8 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   const auto machineRanks =
       static_cast<int>(std::count_if(infos.begin(), infos.end(), sameMachine));
   if (machineRanks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
-    options.wait.spinUs = 2;
-    WEFT_INFO(kInit, "%d ranks on this machine's %d CPUs: spinning at most 2 us before yielding",
+    options.wait.spinUs = 0;
+    WEFT_INFO(kInit, "%d ranks on this machine's %d CPUs: yielding as soon as nothing moves",
               machineRanks, ncpus);
   }
   WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),

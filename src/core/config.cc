@@ -103,8 +103,8 @@ const std::vector<Param> kParams = {
      "share memory, others talk through a network transport (tests pose as several nodes)."},
     {"WEFT_SPIN_US", Type::kInt, "50", "0..1000000",
      "Microseconds a waiting rank polls before it starts yielding the CPU. When unset and a "
-     "machine "
-     "has more ranks than CPUs, 2 us: spinning there only delays the peer that shares the CPU. "
+     "machine has more ranks than CPUs, 0: every poll that finds nothing yields the CPU, since "
+     "spinning there only delays the peer that shares it. "
      "Ranks are counted per kernel (boot id), so ranks posing as several hosts on one machine "
      "(WEFT_HOST_ID, network namespaces, containers) count together."},
     {"WEFT_YIELD_US", Type::kInt, "500", "0..1000000",

@@ -563,7 +563,10 @@ Status Executor::run(const ExecArgs& a) {
     // Nothing moved: back off. The first polls cost no clock read (a peer's reply usually arrives
     // within a few hundred nanoseconds); after that the clock is read every 16 polls. With few CPUs
     // per rank (a short spin), a waiting rank goes on to yield almost at once.
-    const uint32_t kFreePolls = a.wait.spinUs >= 10 ? 128 : 16;
+    // With no spin at all (more ranks than CPUs), every empty poll gives the CPU away: the peer
+    // this rank waits for may be the one waiting to run on it.
+    const bool noSpin = a.wait.spinUs == 0;
+    const uint32_t kFreePolls = a.wait.spinUs >= 10 ? 128 : noSpin ? 1 : 16;
     if (++idlePolls < kFreePolls) {
       if (idlePolls > 8) WEFT_CPU_RELAX();
       continue;
@@ -571,10 +574,15 @@ Status Executor::run(const ExecArgs& a) {
     if (idlePolls == kFreePolls) {
       idleSince = Clock::now();
       lastPeerCheck = idleSince;
+      if (noSpin) sched_yield();
       continue;
     }
     if ((idlePolls & 15) != 0 && idlePolls < (1u << 20)) {
-      WEFT_CPU_RELAX();
+      if (noSpin) {
+        sched_yield();
+      } else {
+        WEFT_CPU_RELAX();
+      }
       continue;
     }
     const Clock::time_point now = Clock::now();
