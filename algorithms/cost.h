@@ -20,13 +20,16 @@ struct LevelCost {
   // a tuning file or WEFT_ALGO can say.
   double copyUsPerByte = 3e-4;
   double syncUs = 1.0;  // one barrier-like synchronisation of the ranks involved
+  // What one more message costs where several go out together without waiting on each other
+  // (posting it and taking it at the other end), beyond the hand-off they share.
+  double msgUs = 0.1;
 };
 
 struct CostModel {
   LevelCost intra;  // ranks on one node
   // Ranks on different nodes. The defaults are TCP between network namespaces of the development
   // VMs (~10 us a hand-off, ~2 GB/s); weft-tune measures real links.
-  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0};
+  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 1.0};
 };
 
 inline double log2Ceil(int p) {

@@ -42,6 +42,10 @@ const std::vector<AlgorithmInfo> kTable = {
     {CollType::kAllGather, "bruck",
      "ceil(log2 p) steps to ranks r-2^k for any p, gathered rotated in scratch", always,
      algo::allGatherBruck, algo::allGatherBruckCost},
+    {CollType::kAllGather, "direct",
+     "each block sent straight from its owner's input to every peer's output, all at once; one "
+     "hand-off deep",
+     always, algo::allGatherDirect, algo::allGatherDirectCost},
     {CollType::kReduceScatter, "recursive_halving",
      "log2(p) exchanges of half the remaining blocks (with a fold for non-powers of two)", always,
      algo::reduceScatterRecursiveHalving, algo::reduceScatterRecursiveHalvingCost},

@@ -77,6 +77,8 @@ Status allGatherRecursiveDoubling(const CollDesc& d, Schedule* s);
 double allGatherRecursiveDoublingCost(const CollDesc& d, const LevelCost& c);
 Status allGatherBruck(const CollDesc& d, Schedule* s);
 double allGatherBruckCost(const CollDesc& d, const LevelCost& c);
+Status allGatherDirect(const CollDesc& d, Schedule* s);
+double allGatherDirectCost(const CollDesc& d, const LevelCost& c);
 Status reduceScatterRecursiveHalving(const CollDesc& d, Schedule* s);
 double reduceScatterRecursiveHalvingCost(const CollDesc& d, const LevelCost& c);
 Status reduceScatterPairwise(const CollDesc& d, Schedule* s);

@@ -134,6 +134,38 @@ double pingPong(const Comm& c, int a, int b, std::vector<char>& buf, size_t byte
   return seconds(t0, Clock::now()) * 1e6 / iters / 2;
 }
 
+// The round trip, in us, of `k` 1-byte messages from a to b sent together (one group), answered
+// by one 1-byte message from b, averaged over `iters`; 0 on the other ranks. Against two 1-byte
+// hand-offs it shows what each further message of a burst costs (the model's msg).
+constexpr int kBurst = 8;
+double burst(const Comm& c, int a, int b, std::vector<char>& buf, int iters) {
+  if (c.rank != a && c.rank != b) return 0;
+  const bool first = c.rank == a;
+  const int peer = first ? b : a;
+  auto group = [&](bool send) {
+    check(c, weftGroupStart(), "weftGroupStart");
+    for (int m = 0; m < kBurst; ++m) {
+      char* p = buf.data() + m;
+      checkPeer(c,
+                send ? weftSend(p, 1, weftUint8, peer, c.comm, nullptr)
+                     : weftRecv(p, 1, weftUint8, peer, c.comm, nullptr),
+                send ? "send to" : "recv from", peer);
+    }
+    check(c, weftGroupEnd(), "weftGroupEnd");
+  };
+  const auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) {
+    if (first) {
+      group(true);
+      checkPeer(c, weftRecv(buf.data(), 1, weftUint8, peer, c.comm, nullptr), "recv from", peer);
+    } else {
+      group(false);
+      checkPeer(c, weftSend(buf.data(), 1, weftUint8, peer, c.comm, nullptr), "send to", peer);
+    }
+  }
+  return seconds(t0, Clock::now()) * 1e6 / iters;
+}
+
 // Median over reps of the time per call of `call`, each rep `iters` calls after a barrier, in us.
 template <typename F>
 double timeCalls(const Comm& c, int reps, int iters, F call) {
@@ -159,10 +191,10 @@ double syncTime(const Comm& c, const Plan& plan) {
   });
 }
 
-// The medians, on ranks a and b (0 elsewhere), of the 1-byte and the large ping-pong between them,
-// each after a warm-up (which also makes the connection).
+// The medians, on ranks a and b (0 elsewhere), of the 1-byte and the large ping-pong between them
+// and of the burst round trip, each after a warm-up (which also makes the connection).
 struct PingPongs {
-  double smallUs, bigUs;
+  double smallUs, bigUs, burstUs;
 };
 PingPongs pingPongs(const Comm& c, int a, int b, std::vector<char>& buf, const Plan& plan) {
   std::vector<double> small, big;
@@ -170,10 +202,14 @@ PingPongs pingPongs(const Comm& c, int a, int b, std::vector<char>& buf, const P
   (void)pingPong(c, a, b, buf, 1, plan.pingIters / 10 + 1);
   for (int r = 0; r < plan.pingReps; ++r)
     small.push_back(pingPong(c, a, b, buf, 1, plan.pingIters));
+  std::vector<double> bursts;
+  (void)burst(c, a, b, buf, plan.pingIters / 10 + 1);
+  for (int r = 0; r < plan.pingReps; ++r)
+    bursts.push_back(burst(c, a, b, buf, plan.pingIters));
   (void)pingPong(c, a, b, buf, plan.bigBytes, 1);
   for (int r = 0; r < plan.bigReps; ++r)
     big.push_back(pingPong(c, a, b, buf, plan.bigBytes, plan.bigIters));
-  return {median(small), median(big)};
+  return {median(small), median(big), median(bursts)};
 }
 
 void appendf(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -247,7 +283,7 @@ using weft::tools::rankList;
 // Its times, combined over the ranks that measured them by their maximum. Plain data, so that the
 // node that measured them can broadcast them as bytes to the rank that writes the file.
 struct IntraTimes {
-  double smallUs, bigUs, rsUs, agUs, syncUs, copyUs;
+  double smallUs, bigUs, rsUs, agUs, syncUs, copyUs, burstUs;
   uint64_t redBytes;  // per rank, in the reduce-scatter and the all-gather
   char rsAlgo[48], agAlgo[48];
 };
@@ -278,7 +314,7 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
   // alpha and beta: ping-pong between ranks 0 and 1.
   std::vector<char> pbuf(plan.bigBytes, 3);
   const PingPongs pp = pingPongs(c, 0, 1, pbuf, plan);
-  const double smallUs = pp.smallUs, bigUs = pp.bigUs;
+  const double smallUs = pp.smallUs, bigUs = pp.bigUs, burstUs = pp.burstUs;
   pbuf = std::vector<char>();
 
   // sync: a 1-element all-reduce.
@@ -313,23 +349,35 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
   }
 
   // Every rank's times, combined by their maximum.
-  double mine[6] = {smallUs, bigUs, rsUs, agUs, syncUs, copyUs}, all[6] = {};
-  check(c, weftAllReduce(mine, all, 6, weftFloat64, weftMax, c.comm, nullptr), "combining times");
+  double mine[7] = {smallUs, bigUs, rsUs, agUs, syncUs, copyUs, burstUs}, all[7] = {};
+  check(c, weftAllReduce(mine, all, 7, weftFloat64, weftMax, c.comm, nullptr), "combining times");
   t.smallUs = all[0];
   t.bigUs = all[1];
   t.rsUs = all[2];
   t.agUs = all[3];
   t.syncUs = all[4];
   t.copyUs = all[5];
+  t.burstUs = all[6];
   t.redBytes = redBytes;
   return t;
 }
 
 // A level's constants; NaN for one not measured, whose key the file leaves out.
 struct Constants {
-  double alpha, beta, gamma, copy, sync;
+  double alpha, beta, gamma, copy, sync, msg;
 };
 constexpr double kUnmeasured = std::numeric_limits<double>::quiet_NaN();
+
+// msg from a burst round trip against two 1-byte hand-offs; unmeasured (the default stands, with a
+// note) where the burst was not slower.
+double msgFromBurst(double burstUs, double alphaUs, const char* level, std::string* notes) {
+  const double msg = (burstUs - 2 * alphaUs) / (kBurst - 1);
+  if (msg > 0) return msg;
+  appendf(notes,
+          "# %s msg: %d messages at once were not slower than one; the built-in default stands\n",
+          level, kBurst);
+  return kUnmeasured;
+}
 
 Constants intraConstants(const IntraTimes& t, int nranks, const Plan& plan, std::string* notes) {
   Constants k;
@@ -339,6 +387,7 @@ Constants intraConstants(const IntraTimes& t, int nranks, const Plan& plan, std:
   k.copy = t.copyUs / static_cast<double>(plan.copyBytes);
   k.gamma = (t.rsUs - t.agUs) / ((p - 1) * n);
   k.sync = t.syncUs;
+  k.msg = msgFromBurst(t.burstUs, t.smallUs, "intra", notes);
   if (!(k.beta > 0)) {
     *notes +=
         "# beta: the large ping-pong was not slower than the small one; copy's rate stands in\n";
@@ -361,11 +410,13 @@ void appendIntraLines(std::string* text, const IntraTimes& t, const Plan& plan) 
           plan.bigBytes, t.bigUs, static_cast<double>(plan.bigBytes) / t.bigUs / 1e3);
   appendf(text, "# %llu B per rank: reduce-scatter (%s) %.1f us, all-gather (%s) %.1f us\n",
           static_cast<unsigned long long>(t.redBytes), t.rsAlgo, t.rsUs, t.agAlgo, t.agUs);
+  appendf(text, "# %d 1-byte messages at once, answered by one: %.3f us round trip\n", kBurst,
+          t.burstUs);
   appendf(text, "# 1-element all-reduce %.3f us; memcpy of %zu B %.1f us (%.2f GB/s)\n", t.syncUs,
           plan.copyBytes, t.copyUs, static_cast<double>(plan.copyBytes) / t.copyUs / 1e3);
 }
 
-// The five keys of a level, those not measured left out so that the built-in defaults stand.
+// The six keys of a level, those not measured left out so that the built-in defaults stand.
 void appendLevel(std::string* text, const char* level, const Constants& k) {
   struct Row {
     const char* key;
@@ -378,6 +429,7 @@ void appendLevel(std::string* text, const char* level, const Constants& k) {
       {"gamma_us_per_byte", k.gamma, "per byte reduced (us/B)"},
       {"copy_us_per_byte", k.copy, "per byte copied straight from memory (us/B)"},
       {"sync_us", k.sync, "one barrier-like synchronisation (us)"},
+      {"msg_us", k.msg, "one more message of several sent at once (us)"},
   };
   for (const Row& r : rows) {
     if (std::isnan(r.value)) continue;
@@ -389,9 +441,9 @@ void appendLevel(std::string* text, const char* level, const Constants& k) {
 // ---- The inter-node level ----
 
 struct InterTimes {
-  double smallUs, bigUs;  // the first ranks of nodes 0 and 1, alone
-  double loadedUs;        // the same large ping-pong on every rail at once: the slowest pair
-  double syncUs;          // over all ranks
+  double smallUs, bigUs, burstUs;  // the first ranks of nodes 0 and 1, alone
+  double loadedUs;  // the same large ping-pong on every rail at once: the slowest pair
+  double syncUs;    // over all ranks
   int rails;
 };
 
@@ -428,7 +480,7 @@ InterTimes measureInter(const Comm& w, const Layout& l, const Plan& plan) {
 
   // Every rank's times, combined by their maximum: the pair's own, and per repetition the slowest
   // rail's (ranks that took no part give 0).
-  std::vector<double> mine = {pp.smallUs, pp.bigUs, syncUs};
+  std::vector<double> mine = {pp.smallUs, pp.bigUs, syncUs, pp.burstUs};
   mine.insert(mine.end(), loaded.begin(), loaded.end());
   std::vector<double> all(mine.size());
   check(w,
@@ -438,7 +490,8 @@ InterTimes measureInter(const Comm& w, const Layout& l, const Plan& plan) {
   t.smallUs = all[0];
   t.bigUs = all[1];
   t.syncUs = all[2];
-  t.loadedUs = rails > 1 ? median(std::vector<double>(all.begin() + 3, all.end())) : t.bigUs;
+  t.burstUs = all[3];
+  t.loadedUs = rails > 1 ? median(std::vector<double>(all.begin() + 4, all.end())) : t.bigUs;
   t.rails = rails;
   return t;
 }
@@ -500,8 +553,8 @@ int main(int argc, char** argv) {
   const Layout layout = discoverLayout(world);
   const int nnodes = static_cast<int>(layout.nodes.size());
 
-  std::string text, notes;
-  Constants intra = {kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured};
+  std::string text, notes, interNotes;
+  Constants intra = {kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured};
   Constants inter = intra;
   IntraTimes it = {};
   InterTimes nt = {};
@@ -552,6 +605,7 @@ int main(int argc, char** argv) {
     inter.gamma = intra.gamma;
     inter.copy = intra.copy;
     inter.sync = nt.syncUs;
+    inter.msg = msgFromBurst(nt.burstUs, nt.smallUs, "inter", &interNotes);
   }
 
   const double wall = seconds(start, Clock::now());
@@ -637,6 +691,9 @@ int main(int argc, char** argv) {
     }
     appendf(&text, "# inter sync: 1-element all-reduce over all %d ranks %.3f us\n", nranks,
             nt.syncUs);
+    appendf(&text, "# inter msg: %d 1-byte messages at once, answered by one: %.3f us round trip\n",
+            kBurst, nt.burstUs);
+    text += interNotes;
     if (intraNode >= 0)
       appendf(&text,
               "# inter gamma and copy: the intra-node values (reductions and copies happen in "

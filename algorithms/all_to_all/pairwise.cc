@@ -6,7 +6,8 @@
 //
 // In place (sendbuff == recvbuff) the outgoing blocks are first copied to scratch, block by block,
 // and each receive waits only for the copy of the block it overwrites (chunk by chunk), so the
-// staging overlaps the exchange. Cost: (p-1) (alpha + n beta), n = the bytes of one block.
+// staging overlaps the exchange. The exchanges overlap, so the call is one hand-off deep.
+// Cost: alpha + (p-1) (msg + n beta), n = the bytes of one block.
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -45,7 +46,7 @@ Status allToAllPairwise(const CollDesc& d, Schedule* s) {
 
 double allToAllPairwiseCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return (p - 1) * (c.alphaUs + n * c.betaUsPerByte);
+  return c.alphaUs + (p - 1) * (c.msgUs + n * c.betaUsPerByte);
 }
 
 }  // namespace weft::algo

@@ -32,17 +32,22 @@ const std::vector<TuneKey>& tuneKeys() {
   static const char kCopy[] =
       "time per byte copied straight from memory, one-sided steps and local copies (us/B)";
   static const char kSync[] = "one barrier-like synchronisation of the ranks (us)";
+  static const char kMsg[] =
+      "one more message among several that do not wait on each other, beyond their shared "
+      "hand-off (us)";
   static const std::vector<TuneKey> kKeys = {
       {"intra.alpha_us", false, &LevelCost::alphaUs, kAlpha},
       {"intra.beta_us_per_byte", false, &LevelCost::betaUsPerByte, kBeta},
       {"intra.gamma_us_per_byte", false, &LevelCost::gammaUsPerByte, kGamma},
       {"intra.copy_us_per_byte", false, &LevelCost::copyUsPerByte, kCopy},
       {"intra.sync_us", false, &LevelCost::syncUs, kSync},
+      {"intra.msg_us", false, &LevelCost::msgUs, kMsg},
       {"inter.alpha_us", true, &LevelCost::alphaUs, kAlpha},
       {"inter.beta_us_per_byte", true, &LevelCost::betaUsPerByte, kBeta},
       {"inter.gamma_us_per_byte", true, &LevelCost::gammaUsPerByte, kGamma},
       {"inter.copy_us_per_byte", true, &LevelCost::copyUsPerByte, kCopy},
       {"inter.sync_us", true, &LevelCost::syncUs, kSync},
+      {"inter.msg_us", true, &LevelCost::msgUs, kMsg},
   };
   return kKeys;
 }

@@ -483,13 +483,15 @@ TEST(NewCollectivesLarge, SeveralMiB) {
 
 // ---- The tuner ----
 
-TEST(NewCollectivesTuner, BruckForSmallBlocksPairwiseForLarge) {
+// Pairwise's exchanges overlap (one hand-off, then a message's own cost each); Bruck's log2(p)
+// hand-offs go in sequence. Small blocks: pairwise up to a few tens of ranks, Bruck beyond.
+TEST(NewCollectivesTuner, BruckForSmallBlocksOnManyRanksPairwiseOtherwise) {
   Tuner tuner;
-  for (int n : {8, 16, 64}) {
+  for (int n : {4, 8, 16, 32, 64}) {
     CollDesc d = baseDesc(CollType::kAllToAll, 0, n, 4, weftFloat32, -1, false);
     auto small = tuner.choose(d);
     ASSERT_TRUE(small.ok());
-    EXPECT_STREQ(small.value()->name, "bruck") << n;
+    EXPECT_STREQ(small.value()->name, n >= 32 ? "bruck" : "pairwise") << n;
     d.count = 1 << 20;
     auto large = tuner.choose(d);
     ASSERT_TRUE(large.ok());

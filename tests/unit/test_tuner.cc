@@ -439,6 +439,7 @@ TEST(TuneFile, Good) {
       "intra.gamma_us_per_byte = 1e-5\n"
       "intra.copy_us_per_byte = 3e-5\n"
       "intra.sync_us = 0.75\n"
+      "intra.msg_us = 0.05\n"
       "inter.alpha_us = 5\n"
       "algo = allreduce:0-4K:recursive_doubling,4K-inf:ring\n";
   Result<TuneFile> r = parseTuneFile(text, "t.txt");
@@ -448,22 +449,25 @@ TEST(TuneFile, Good) {
   EXPECT_DOUBLE_EQ(r->model.intra.gammaUsPerByte, 1e-5);
   EXPECT_DOUBLE_EQ(r->model.intra.copyUsPerByte, 3e-5);
   EXPECT_DOUBLE_EQ(r->model.intra.syncUs, 0.75);
+  EXPECT_DOUBLE_EQ(r->model.intra.msgUs, 0.05);
   EXPECT_DOUBLE_EQ(r->model.inter.alphaUs, 5);
   EXPECT_DOUBLE_EQ(r->model.inter.betaUsPerByte,
                    CostModel().inter.betaUsPerByte);  // default stands
   ASSERT_TRUE(r->hasAlgo);
   const AlgoRule* rule = r->algo.ruleFor(CollType::kAllReduce, 8);
   ASSERT_NE(rule, nullptr);
-  EXPECT_EQ(rule->source, "WEFT_TUNE_FILE=t.txt line 10: algo");
+  EXPECT_EQ(rule->source, "WEFT_TUNE_FILE=t.txt line 11: algo");
 
   // What formatTuneFile writes reads back the same.
   CostModel m;
   m.intra.alphaUs = 1.5;
   m.inter.syncUs = 42;
+  m.inter.msgUs = 3;
   Result<TuneFile> back = parseTuneFile(formatTuneFile(m, "a comment\n\nmore"), "f");
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_DOUBLE_EQ(back->model.intra.alphaUs, 1.5);
   EXPECT_DOUBLE_EQ(back->model.inter.syncUs, 42);
+  EXPECT_DOUBLE_EQ(back->model.inter.msgUs, 3);
   EXPECT_FALSE(back->hasAlgo);
 }
 
@@ -988,10 +992,20 @@ bool setsKey(const std::string& text, const std::string& key) {
   return text.rfind(key + " ", 0) == 0 || text.find("\n" + key + " ") != std::string::npos;
 }
 
-// Every key of a level is in the file, with a positive, finite value.
+// Whether the file says that a burst was not slower than one message, so that msg_us is left out
+// (on a busy machine the difference can drown in noise).
+bool msgLeftOut(const std::string& text, const TuneKey& k) {
+  return k.field == &LevelCost::msgUs &&
+         text.find(std::string(k.inter ? "# inter" : "# intra") +
+                   " msg: 8 messages at once were not slower than one; the built-in default "
+                   "stands\n") != std::string::npos;
+}
+
+// Every key of a level is in the file, with a positive, finite value (msg_us may be left out, with
+// a note saying why).
 void expectLevelMeasured(const std::string& text, const LevelCost& level, bool inter) {
   for (const TuneKey& k : tuneKeys()) {
-    if (k.inter != inter) continue;
+    if (k.inter != inter || msgLeftOut(text, k)) continue;
     EXPECT_TRUE(setsKey(text, k.name)) << k.name << " is missing\n" << text;
     const double v = level.*k.field;
     EXPECT_GT(v, 0) << k.name << "\n" << text;
@@ -1071,8 +1085,8 @@ TEST(WeftTune, QuickRunOnTwoHostsOfOneLeavesTheIntraNodeLevelAtItsDefaults) {
   // No intra key: the defaults stand, and so for inter gamma and copy.
   const CostModel defaults;
   for (const TuneKey& k : tuneKeys()) {
-    const bool measured =
-        k.inter && k.field != &LevelCost::gammaUsPerByte && k.field != &LevelCost::copyUsPerByte;
+    const bool measured = k.inter && k.field != &LevelCost::gammaUsPerByte &&
+                          k.field != &LevelCost::copyUsPerByte && !msgLeftOut(text, k);
     EXPECT_EQ(setsKey(text, k.name), measured) << k.name << "\n" << text;
     const LevelCost& got = k.inter ? tf->model.inter : tf->model.intra;
     const LevelCost& def = k.inter ? defaults.inter : defaults.intra;
