@@ -28,8 +28,9 @@ struct LevelCost {
 struct CostModel {
   LevelCost intra;  // ranks on one node
   // Ranks on different nodes. The defaults are TCP between network namespaces of the development
-  // VMs (~10 us a hand-off, ~2 GB/s); weft-tune measures real links.
-  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 1.0};
+  // VMs (~10 us a hand-off, ~2 GB/s, a send system call and the peer's poll per further message);
+  // weft-tune measures real links.
+  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 5.0};
 };
 
 inline double log2Ceil(int p) {

@@ -36,6 +36,10 @@ const std::vector<AlgorithmInfo> kTable = {
     {CollType::kAllReduce, "reduce_broadcast",
      "binomial-tree reduce to rank 0 then binomial-tree broadcast, pipelined in chunks", always,
      algo::allReduceReduceBroadcast, algo::allReduceReduceBroadcastCost},
+    {CollType::kAllReduce, "direct",
+     "every input sent straight to every peer at once, reduced in rank order on arrival; one "
+     "hand-off deep",
+     always, algo::allReduceDirect, algo::allReduceDirectCost},
     {CollType::kAllGather, "recursive_doubling",
      "log2(p) exchanges of everything gathered so far (with a fold for non-powers of two)", always,
      algo::allGatherRecursiveDoubling, algo::allGatherRecursiveDoublingCost},

@@ -73,6 +73,8 @@ Status allReduceDoubleBinaryTree(const CollDesc& d, Schedule* s);
 double allReduceDoubleBinaryTreeCost(const CollDesc& d, const LevelCost& c);
 Status allReduceReduceBroadcast(const CollDesc& d, Schedule* s);
 double allReduceReduceBroadcastCost(const CollDesc& d, const LevelCost& c);
+Status allReduceDirect(const CollDesc& d, Schedule* s);
+double allReduceDirectCost(const CollDesc& d, const LevelCost& c);
 Status allGatherRecursiveDoubling(const CollDesc& d, Schedule* s);
 double allGatherRecursiveDoublingCost(const CollDesc& d, const LevelCost& c);
 Status allGatherBruck(const CollDesc& d, Schedule* s);

@@ -134,9 +134,9 @@ double pingPong(const Comm& c, int a, int b, std::vector<char>& buf, size_t byte
   return seconds(t0, Clock::now()) * 1e6 / iters / 2;
 }
 
-// The round trip, in us, of `k` 1-byte messages from a to b sent together (one group), answered
-// by one 1-byte message from b, averaged over `iters`; 0 on the other ranks. Against two 1-byte
-// hand-offs it shows what each further message of a burst costs (the model's msg).
+// The round trip, in us, of kBurst 1-byte messages from a to b sent together (one group),
+// answered by one 1-byte message from b, averaged over `iters`; 0 on the other ranks. Against two
+// 1-byte hand-offs it shows what each further message of a burst costs (the model's msg).
 constexpr int kBurst = 8;
 double burst(const Comm& c, int a, int b, std::vector<char>& buf, int iters) {
   if (c.rank != a && c.rank != b) return 0;
