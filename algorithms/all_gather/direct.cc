@@ -5,7 +5,8 @@
 // ranks outnumber CPUs). The input is read once per peer, where the ring reads it once and
 // forwards from slots in cache; that copy decides against it for large blocks.
 //
-// Cost: alpha + (p-1) (msg + n beta) + (p-2) n delta, n = the bytes of one block.
+// Cost: alpha + (p-2) msg + (p-1) n beta + (p-2) n delta, n = the bytes of one block (the first
+// message is the hand-off; each further one adds msg).
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -26,7 +27,7 @@ Status allGatherDirect(const CollDesc& d, Schedule* s) {
 
 double allGatherDirectCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return c.alphaUs + (p - 1) * (c.msgUs + n * c.betaUsPerByte) + (p - 2) * n * c.copyUsPerByte;
+  return c.alphaUs + (p - 2) * (c.msgUs + n * c.copyUsPerByte) + (p - 1) * n * c.betaUsPerByte;
 }
 
 }  // namespace weft::algo

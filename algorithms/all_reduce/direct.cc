@@ -7,7 +7,8 @@
 //
 // In place, the input is copied to scratch first, chunk by chunk, and sent and reduced from there.
 //
-// Cost: alpha + (p-1) (msg + n beta + n gamma), plus n delta in place.
+// Cost: alpha + (p-2) msg + (p-1) n (beta + gamma), plus n delta in place (the first message is the
+// hand-off; each further one adds msg).
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -45,7 +46,7 @@ Status allReduceDirect(const CollDesc& d, Schedule* s) {
 
 double allReduceDirectCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return c.alphaUs + (p - 1) * (c.msgUs + n * (c.betaUsPerByte + c.gammaUsPerByte)) +
+  return c.alphaUs + (p - 2) * c.msgUs + (p - 1) * n * (c.betaUsPerByte + c.gammaUsPerByte) +
          (d.inPlace ? n * c.copyUsPerByte : 0);
 }
 

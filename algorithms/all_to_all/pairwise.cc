@@ -7,7 +7,8 @@
 // In place (sendbuff == recvbuff) the outgoing blocks are first copied to scratch, block by block,
 // and each receive waits only for the copy of the block it overwrites (chunk by chunk), so the
 // staging overlaps the exchange. The exchanges overlap, so the call is one hand-off deep.
-// Cost: alpha + (p-1) (msg + n beta), n = the bytes of one block.
+// Cost: alpha + (p-2) msg + (p-1) n beta, n = the bytes of one block (the first message is the
+// hand-off; each further one adds msg).
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -46,7 +47,7 @@ Status allToAllPairwise(const CollDesc& d, Schedule* s) {
 
 double allToAllPairwiseCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return c.alphaUs + (p - 1) * (c.msgUs + n * c.betaUsPerByte);
+  return c.alphaUs + (p - 2) * c.msgUs + (p - 1) * n * c.betaUsPerByte;
 }
 
 }  // namespace weft::algo

@@ -6,7 +6,8 @@
 // against its own count (MsgTag::msgBytes), which is how a sendcounts[j] on rank i that differs
 // from recvcounts[i] on rank j is reported instead of mixing data. Bytes of the output outside
 // every receive range are never written. Not in place (the API refuses sendbuff == recvbuff).
-// Cost: alpha + (p-1) msg + n beta, n = the bytes this rank sends (the exchanges overlap).
+// Cost: alpha + (p-2) msg + n beta, n = the bytes this rank sends (the exchanges overlap: the first
+// message is the hand-off, each further one adds msg).
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -35,7 +36,7 @@ Status allToAllvPairwise(const CollDesc& d, Schedule* s) {
 }
 
 double allToAllvPairwiseCost(const CollDesc& d, const LevelCost& c) {
-  return c.alphaUs + (d.nranks - 1) * c.msgUs + static_cast<double>(d.bytes()) * c.betaUsPerByte;
+  return c.alphaUs + (d.nranks - 2) * c.msgUs + static_cast<double>(d.bytes()) * c.betaUsPerByte;
 }
 
 }  // namespace weft::algo

@@ -6,8 +6,12 @@
 // there is no chain of hops as in the ring: every rank talks to every other directly, which suits
 // fully connected networks (all-to-all bandwidth) rather than rings of links.
 //
-// Cost: (p-1) alpha + (p-1)/p n (beta + gamma) (n: the whole input, p blocks), the ring's in this
-// model.
+// The sends depend on nothing, so the call is one hand-off deep; but each contribution is
+// reduced into the output block, read and written again p-1 times, where the ring's partial sums
+// travel in slots that stay in cache: for small blocks.
+//
+// Cost: alpha + (p-2) (msg + b delta) + (p-1) b (beta + gamma), b = one block (the first message is
+// the hand-off; each further one adds msg).
 #include "algorithms/patterns/ring.h"
 #include "algorithms/registry.h"
 
@@ -33,7 +37,8 @@ Status reduceScatterPairwise(const CollDesc& d, Schedule* s) {
 
 double reduceScatterPairwiseCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return (p - 1) * (c.alphaUs + n * (c.betaUsPerByte + c.gammaUsPerByte));
+  return c.alphaUs + (p - 2) * (c.msgUs + n * c.copyUsPerByte) +
+         (p - 1) * n * (c.betaUsPerByte + c.gammaUsPerByte);
 }
 
 }  // namespace weft::algo

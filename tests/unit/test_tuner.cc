@@ -599,6 +599,33 @@ TEST(TunerChoice, SmallLatencyOptimalLargeBandwidthOptimal) {
   EXPECT_STREQ(Tuner(ov.value(), fastLinks).choose(allReduce(256 << 10, 8)).value()->name, "ring");
 }
 
+// Direct all-reduce and all-gather are one hand-off deep but cost a message per peer: the tuner
+// takes them for small calls on a few ranks, not on 2 (one exchange either way), not on many ranks,
+// not for large buffers, and not when a further message costs as much as a hand-off.
+TEST(TunerChoice, OneHandOffDeepForSmallCallsOnFewRanks) {
+  const Tuner t;
+  auto chosen = [](const Tuner& tuner, CollType type, uint64_t bytes, int p) {
+    CollDesc d = allReduce(bytes, p);
+    d.type = type;
+    Result<const AlgorithmInfo*> a = tuner.choose(d);
+    return a.ok() ? std::string((*a)->name) : a.status().message();
+  };
+  for (int p : {3, 4, 8}) {
+    EXPECT_EQ(chosen(t, CollType::kAllReduce, 8, p), "direct") << p;
+    EXPECT_EQ(chosen(t, CollType::kAllGather, 16, p), "direct") << p;
+    EXPECT_NE(chosen(t, CollType::kAllReduce, 64 << 10, p), "direct") << p;
+    EXPECT_NE(chosen(t, CollType::kAllGather, 64 << 10, p), "direct") << p;
+  }
+  EXPECT_EQ(chosen(t, CollType::kAllReduce, 8, 2), "recursive_doubling");
+  EXPECT_EQ(chosen(t, CollType::kAllReduce, 8, 64), "recursive_doubling");
+  EXPECT_EQ(chosen(t, CollType::kAllGather, 16, 64), "recursive_doubling");
+  CostModel dearMessages;
+  dearMessages.intra.msgUs = dearMessages.intra.alphaUs;
+  const Tuner dear(AlgoOverride{}, dearMessages);
+  EXPECT_EQ(chosen(dear, CollType::kAllReduce, 8, 4), "recursive_doubling");
+  EXPECT_EQ(chosen(dear, CollType::kAllGather, 16, 4), "recursive_doubling");
+}
+
 // Unrestricted, the choice is the least estimate among the algorithms that can run the call.
 TEST(TunerChoice, LeastEstimateWins) {
   const Tuner t;
