@@ -455,7 +455,7 @@ void Executor::complete(const ExecArgs& a, uint32_t id) {
   --remaining_;
 }
 
-// One sweep over every peer's queue heads and the ready local ops. Returns whether anything moved.
+// One sweep over every peer's queue heads and one ready local op. Returns whether anything moved.
 Result<bool> Executor::pass(const ExecArgs& a) {
   const Plan& plan = *a.plan;
   bool progressed = false;
