@@ -92,6 +92,10 @@ typedef enum {
 #define WEFT_TP_CAP_TAGGED 0x1u   /* isend/irecv: required of every plugin */
 #define WEFT_TP_CAP_RMA 0x2u      /* pack_rkey/unpack_rkey/put/get/flush work */
 #define WEFT_TP_CAP_MR_LOCAL 0x4u /* buffers must be registered before isend/irecv use them */
+/* connect may be called several times for one peer, and each endpoint it returns is a connection
+ * of its own (its own stream of bytes): weft then makes one per channel (WEFT_NCHANNELS). Without
+ * it, weft connects once per peer and its channels share that endpoint, told apart by tag. */
+#define WEFT_TP_CAP_MULTI_EP 0x8u
 
 typedef struct {
   uint32_t struct_size; /* sizeof(weft_transport_init_args_t) as weft was built */

@@ -47,8 +47,8 @@ struct PeerInfo {
   uint64_t commId;
   int32_t pid;
   int32_t version;
-  int32_t numa;  // the NUMA node this process is bound inside, -1 when none or unknown
-  int32_t reserved;
+  int32_t numa;      // the NUMA node this process is bound inside, -1 when none or unknown
+  int32_t channels;  // WEFT_NCHANNELS, which every rank must share
   char binding[64];  // this process's CPUs (a cpulist, cut short if longer)
   char nic[32];      // the NIC nearest to its NUMA node: its interface or verbs name, or bus id
   char accel[32];    // the accelerator nearest to it: "gpu 0000:3b:00.0", ...
@@ -106,6 +106,7 @@ PeerInfo localInfo() {
                   static_cast<uint64_t>(time(nullptr));
   info.pid = getpid();
   info.version = WEFT_VERSION_CODE;
+  info.channels = static_cast<int32_t>(weft::config::intValue("WEFT_NCHANNELS"));
   info.numa = -1;
   return info;
 }
@@ -167,6 +168,7 @@ weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nrank
   shm.slotBytes = static_cast<size_t>(weft::config::intValue("WEFT_CHUNK_SIZE"));
   shm.nslots = static_cast<int>(weft::config::intValue("WEFT_SHM_NSLOTS"));
   shm.direct = weft::config::intValue("WEFT_SHM_DIRECT") != 0;
+  shm.channels = static_cast<int>(weft::config::intValue("WEFT_NCHANNELS"));
   const uint64_t commId = infos[0].commId;
   const int host = layout.nodeOf(rank);
   const std::vector<int>& localRanks = layout.nodeRanks(host);
@@ -204,6 +206,7 @@ weft::Result<std::unique_ptr<weft::Transport>> makeTransport(int rank, int nrank
   net.slotBytes = shm.slotBytes;
   net.nslots = static_cast<int>(weft::config::intValue("WEFT_NET_NSLOTS"));
   net.directBytes = static_cast<uint64_t>(weft::config::intValue("WEFT_NET_DIRECT_BYTES"));
+  net.channels = shm.channels;
   std::string reasons;
   for (const std::string& name : choice.nets) {
     auto t = weft::createNetTransport(name, rank, nranks, commId, remote, net, oob);
@@ -257,6 +260,11 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
     if (p.version != WEFT_VERSION_CODE)
       return errorStatus(weftInvalidUsage, "rank %d runs weft version code %d but rank %d runs %d",
                          r, p.version, rank, WEFT_VERSION_CODE);
+    if (p.channels != infos[static_cast<size_t>(rank)].channels)
+      return errorStatus(weftInvalidUsage,
+                         "WEFT_NCHANNELS is %d on rank %d but %d on rank %d: every rank must use "
+                         "the same",
+                         p.channels, r, infos[static_cast<size_t>(rank)].channels, rank);
   }
   BootstrapOob oob(boot.get());
   weft::CommOptions options = weft::commOptionsFromConfig();

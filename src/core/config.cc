@@ -53,6 +53,12 @@ const std::vector<Param> kParams = {
      "for. A dead local peer is reported sooner, when it is seen to be gone."},
     {"WEFT_CHUNK_SIZE", Type::kBytes, "128K", "bytes, 4K..16M (suffix K, M)",
      "Pipelining unit: the size of one shared-memory slot and of one step in flight."},
+    {"WEFT_NCHANNELS", Type::kInt, "1", "1..16",
+     "Channels per peer: every step longer than one chunk is split into up to this many "
+     "contiguous slices, each with its own slots and message order and, over a network plugin "
+     "that allows it (ucx), its own connection. Worth raising where one connection is the limit "
+     "(a TCP stream, a NIC queue); on shared memory channels only add FIFOs, since one thread per "
+     "rank does the copies. Every rank must use the same value."},
     {"WEFT_SHM_NSLOTS", Type::kInt, "8", "2..64",
      "Slots per shared-memory connection: how many chunks may be in flight to one peer."},
     {"WEFT_SHM_DIR", Type::kString, "/dev/shm", "directory on a tmpfs",

@@ -134,7 +134,7 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
                                  transport_->peerMemory()->keyBytes(), &withWindows, window.get()));
       merged = std::move(withWindows);
     }
-    WEFT_ASSIGN_OR_RETURN(Plan plan, compilePlan(merged, chunkBytes_));
+    WEFT_ASSIGN_OR_RETURN(Plan plan, compilePlan(merged, chunkBytes_, transport_->channels()));
     WEFT_TRACE(kColl, "new plan: %zu steps, %zu ops\n%s", merged.steps.size(), plan.ops.size(),
                merged.dump().c_str());
     std::vector<PartContext> parts(calls.size());
@@ -231,13 +231,25 @@ Status Engine::run(std::span<const OpCall> calls) {
   }
   args_.endpoints.resize(plan->peers.size());
   for (size_t p = 0; p < plan->peers.size(); ++p) {
-    WEFT_ASSIGN_OR_RETURN(Endpoint * ep, transport_->endpoint(plan->peers[p].rank));
+    WEFT_ASSIGN_OR_RETURN(Endpoint * ep,
+                          transport_->endpoint(plan->peers[p].rank, plan->peers[p].channel));
     args_.endpoints[p] = ep;
   }
-  if (pairSeq_.empty()) pairSeq_.assign(static_cast<size_t>(nranks_), 0);
+  // One more operation with each peer this call exchanges messages with, over however many of its
+  // channels.
+  if (pairSeq_.empty()) {
+    pairSeq_.assign(static_cast<size_t>(nranks_), 0);
+    pairStamp_.assign(static_cast<size_t>(nranks_), 0);
+  }
   args_.peerSeq.resize(plan->peers.size());
-  for (size_t p = 0; p < plan->peers.size(); ++p)
-    args_.peerSeq[p] = ++pairSeq_[static_cast<size_t>(plan->peers[p].rank)];
+  for (size_t p = 0; p < plan->peers.size(); ++p) {
+    const auto r = static_cast<size_t>(plan->peers[p].rank);
+    if (pairStamp_[r] != seq) {
+      pairStamp_[r] = seq;
+      ++pairSeq_[r];
+    }
+    args_.peerSeq[p] = pairSeq_[r];
+  }
   args_.transport = transport_;
   args_.opSeq = seq;
   args_.rank = rank_;

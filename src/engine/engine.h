@@ -57,7 +57,8 @@ class Engine {
   uint64_t chunkBytes_;
   WaitPolicy wait_;
   uint32_t opSeq_ = 0;
-  std::vector<uint32_t> pairSeq_;  // per rank: operations that exchanged messages with it
+  std::vector<uint32_t> pairSeq_;    // per rank: operations that exchanged messages with it
+  std::vector<uint32_t> pairStamp_;  // per rank: the last operation (opSeq) that counted it
   Executor executor_;
   ScratchPool scratch_;
   struct Cached {

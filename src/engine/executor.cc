@@ -155,7 +155,7 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   Endpoint* in = op.recvPeer >= 0 ? a.endpoints[op.recvPeer] : nullptr;
   Endpoint* out = op.sendPeer >= 0 ? a.endpoints[op.sendPeer] : nullptr;
 
-  // The later chunks of a step that goes as one whole transfer have no messages of their own.
+  // The later chunks of a slice that goes as one whole transfer have no messages of their own.
   if (op.chunk > 0 && !transfers_.empty()) {
     if (out != nullptr && op.kind == StepKind::kSend) {
       bool direct = false;
@@ -257,14 +257,14 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   return Outcome::kDone;
 }
 
-// A receiving op whose step arrives as a whole transfer announced by its first chunk: the chunk's
+// A receiving op whose slice arrives as a whole transfer announced by its first chunk: the chunk's
 // bytes once the transfer is done (nullptr meanwhile), with *transfer set; *transfer stays SIZE_MAX
 // for an op that has a message of its own.
 Result<const char*> Executor::laterChunk(const ExecArgs& a, uint32_t id, Endpoint* in,
                                          size_t* transfer, bool* inPlace) {
   const PlanOp& op = a.plan->ops[id];
   if (op.chunk == 0) return static_cast<const char*>(nullptr);
-  const size_t ti = findTransfer(false, op.recvPeer, op.step);
+  const size_t ti = findTransfer(false, op.recvPeer, op.slice);
   if (ti == SIZE_MAX) return static_cast<const char*>(nullptr);
   return arrived(a, op, in, ti, transfer, inPlace);
 }
@@ -285,16 +285,16 @@ Result<const char*> Executor::arrived(const ExecArgs& a, const PlanOp& op, Endpo
   return static_cast<const char*>(staging_[static_cast<size_t>(t.staging)].data() + offset);
 }
 
-// The transfer in flight for this run's step `step` with that peer, or SIZE_MAX.
-size_t Executor::findTransfer(bool sending, int32_t peer, uint32_t step) const {
+// The transfer in flight for this run's step slice `slice` with that peer and channel, or SIZE_MAX.
+size_t Executor::findTransfer(bool sending, int32_t peer, uint32_t slice) const {
   for (size_t i = 0; i < transfers_.size(); ++i)
     if (transfers_[i].sending == sending && transfers_[i].peer == peer &&
-        transfers_[i].step == step)
+        transfers_[i].slice == slice)
       return i;
   return SIZE_MAX;
 }
 
-// Whether every chunk of op's step may run now (the ops of a step are consecutive) and, with
+// Whether every chunk of op's slice may run now (the ops of a slice are consecutive) and, with
 // `unwaited`, whether no other op waits for any of them.
 bool Executor::chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const {
   const PlanOp& op = a.plan->ops[id];
@@ -304,9 +304,9 @@ bool Executor::chunksReady(const ExecArgs& a, uint32_t id, bool unwaited) const 
   return true;
 }
 
-// A Send chunk whose step goes, or may go, as one whole transfer: the step's first chunk posts the
-// transfer when the transport offers one for its size, the whole step is ready and no other step
-// waits for it, and publishes its announcement in its slot; the later chunks send nothing (the
+// A Send chunk whose slice goes, or may go, as one whole transfer: the slice's first chunk posts
+// the transfer when the transport offers one for its size, the whole slice is ready and no other
+// step waits for it, and publishes its announcement in its slot; the later chunks send nothing (the
 // receiver's do not expect messages either), and all complete with the transfer. *handled is false
 // when the chunk takes the slot path.
 //
@@ -319,7 +319,7 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
                                                const MsgTag& tag, bool* handled) {
   const PlanOp& op = a.plan->ops[id];
   *handled = false;
-  const size_t found = findTransfer(true, op.sendPeer, op.step);
+  const size_t found = findTransfer(true, op.sendPeer, op.slice);
   Transfer* t = found != SIZE_MAX ? &transfers_[found] : nullptr;
   if (t == nullptr) {
     if (op.chunk != 0 || op.msgBytes < out->directThreshold() || !chunksReady(a, id, true))
@@ -329,7 +329,7 @@ Result<Executor::Outcome> Executor::sendDirect(const ExecArgs& a, uint32_t id, E
     fresh.ep = out;
     fresh.id = tid;
     fresh.peer = op.sendPeer;
-    fresh.step = op.step;
+    fresh.slice = op.slice;
     fresh.chunks = op.chunks;
     fresh.sending = true;
     transfers_.push_back(std::move(fresh));
@@ -354,7 +354,7 @@ Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endp
                                             const Endpoint::DirectInfo& di, size_t* transfer,
                                             bool* inPlace) {
   const PlanOp& op = a.plan->ops[id];
-  size_t ti = findTransfer(false, op.recvPeer, op.step);
+  size_t ti = findTransfer(false, op.recvPeer, op.slice);
   if (ti == SIZE_MAX) {
     if (op.chunk != 0 || di.total != op.msgBytes)
       return errorStatus(weftInternalError,
@@ -368,7 +368,7 @@ Result<const char*> Executor::receiveDirect(const ExecArgs& a, uint32_t id, Endp
     fresh.ep = in;
     fresh.id = di.id;
     fresh.peer = op.recvPeer;
-    fresh.step = op.step;
+    fresh.slice = op.slice;
     fresh.chunks = op.chunks;
     // Straight into the output when the step only receives and all of it may be written now;
     // otherwise into staging, which the step's chunks then read as they would their slots.
@@ -518,8 +518,9 @@ std::string Executor::describeWait(const ExecArgs& a) const {
     if (recvHead_[p] < q.recvs.size() && deps_[q.recvs[recvHead_[p]]] == 0) {
       const PlanOp& op = plan.ops[q.recvs[recvHead_[p]]];
       if (!out.empty()) out += "; ";
-      out += strprintf("waiting for data from rank %d (message %u, step %u of %u)", q.rank,
-                       op.recvIndex, op.step + 1, plan.nsteps);
+      out += strprintf("waiting for data from rank %d (message %u, step %u of %u%s)", q.rank,
+                       op.recvIndex, op.step + 1, plan.nsteps,
+                       plan.channels > 1 ? strprintf(", channel %d", q.channel).c_str() : "");
     }
     if (sendHead_[p] < q.sends.size() && deps_[q.sends[sendHead_[p]]] == 0 &&
         plan.ops[q.sends[sendHead_[p]]].recvPeer < 0) {

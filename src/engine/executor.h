@@ -94,7 +94,7 @@ class Executor {
     Endpoint* ep = nullptr;
     uint64_t id = 0;
     int32_t peer = -1;     // Plan::peers index
-    uint32_t step = 0;     // the step it carries
+    uint32_t slice = 0;    // the step slice it carries (PlanOp::slice)
     uint32_t chunks = 0;   // the step's chunk count
     uint32_t handled = 0;  // chunks announced (sending) or consumed (receiving)
     bool sending = false;
@@ -116,7 +116,7 @@ class Executor {
                                  bool* inPlace);
   Result<const char*> arrived(const ExecArgs& a, const PlanOp& op, Endpoint* in, size_t ti,
                               size_t* transfer, bool* inPlace);
-  size_t findTransfer(bool sending, int32_t peer, uint32_t step) const;
+  size_t findTransfer(bool sending, int32_t peer, uint32_t slice) const;
   void consumedDirect(const ExecArgs& a, size_t transfer);
   void finishWaiting(const ExecArgs& a, Transfer& t);
   Result<bool> pollTransfers(const ExecArgs& a);

@@ -1,6 +1,7 @@
-// What the engine needs from a transport: per peer, an ordered channel of fixed-size slots in each
-// direction (as NCCL's connection FIFOs), plus a way to sleep until something changes and to learn
-// that a peer is gone.
+// What the engine needs from a transport: per peer, one or more ordered channels of fixed-size
+// slots in each direction (as NCCL's connection FIFOs; WEFT_NCHANNELS of them, each with its own
+// slots and, over a network, its own connection where the plugin offers that), plus a way to sleep
+// until something changes and to learn that a peer is gone.
 //
 // The engine writes a chunk straight into a send slot (copying, or reducing two inputs into it) and
 // reads or reduces straight out of a receive slot, so a fused receive-reduce-send touches each byte
@@ -191,8 +192,11 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual const char* name() const = 0;
-  // The endpoint to a peer (which may be this rank itself), owned by the transport.
-  virtual Result<Endpoint*> endpoint(int peer) = 0;
+  // Channels per peer (WEFT_NCHANNELS), the same on every rank: each is an independent endpoint
+  // with its own message order, and the engine spreads every large step over all of them.
+  virtual int channels() const = 0;
+  // The endpoint to a peer (which may be this rank itself) on one channel, owned by the transport.
+  virtual Result<Endpoint*> endpoint(int peer, int channel) = 0;
   // Sleeping without lost wake-ups: prepareWait() announces that this rank may sleep and returns a
   // token; the caller then checks once more for progress, and only if there is none calls
   // wait(token, ...), which returns when a slot arrives or is handed back, or after timeoutUs.

@@ -24,6 +24,7 @@ struct RunnerOptions {
   std::string algo;                               // WEFT_ALGO grammar, e.g. "allreduce:ring"
   MemPeerAccess access = MemPeerAccess::kDirect;  // how one-sided steps reach peers' memory
   CommLayout layout;  // the ranks' nodes (CommLayout::blocks({4, 4}), ...); empty: one node
+  int channels = 1;   // WEFT_NCHANNELS
 };
 
 // 1..33 ranks and 64: odd, prime and power-of-two sizes for every algorithm test.
@@ -46,7 +47,7 @@ inline void expectError(weftResult_t got, weftResult_t want, weftComm_t comm,
 
 inline void runRanks(int nranks, const std::function<void(int rank, weftComm_t comm)>& body,
                      RunnerOptions opt = {}) {
-  MemFabric fabric(nranks, opt.slotBytes, opt.nslots, opt.access);
+  MemFabric fabric(nranks, opt.slotBytes, opt.nslots, opt.access, opt.channels);
   std::vector<weftComm_t> comms(static_cast<size_t>(nranks));
   CommOptions co;
   co.chunkBytes = opt.slotBytes;

@@ -19,11 +19,13 @@ struct Case {
   CollType coll;
   std::string algo;
   int nranks;
+  int channels = 1;  // WEFT_NCHANNELS
 };
 
 std::string caseName(const testing::TestParamInfo<Case>& info) {
   return std::string(collName(info.param.coll)) + "_" + info.param.algo + "_" +
-         std::to_string(info.param.nranks);
+         std::to_string(info.param.nranks) +
+         (info.param.channels > 1 ? "_ch" + std::to_string(info.param.channels) : "");
 }
 
 std::vector<Case> allCases() {
@@ -38,6 +40,10 @@ std::vector<Case> allCases() {
       continue;
     for (int n : counts)
       cases.push_back({a.coll, a.name, n});
+    // Steps split over several channels (slices with their own FIFOs and message order).
+    for (int n : {2, 3, 5, 8})
+      for (int ch : {2, 3})
+        cases.push_back({a.coll, a.name, n, ch});
   }
   return cases;
 }
@@ -74,6 +80,7 @@ TEST_P(Collectives, MatchReference) {
   const int n = c.nranks;
   RunnerOptions opt;
   opt.algo = std::string(collName(c.coll)) + ":" + c.algo;
+  opt.channels = c.channels;
   std::mutex mu;
   std::vector<std::string> failures;
   runRanks(

@@ -1,7 +1,8 @@
 // Every algorithm of the reducing and data-moving collectives, forced with WEFT_ALGO, run as
 // processes over the shared-memory transport by weftrun and the multi-process worker
-// (tests/integration/worker.cc), for 2, 3, 4, 5 and 8 ranks. The worker checks every result bit
-// for bit and prints "WORKER OK" on rank 0.
+// (tests/integration/worker.cc), for 2, 3, 4, 5 and 8 ranks, and for 3 ranks with every step split
+// over three channels (WEFT_NCHANNELS=3). The worker checks every result bit for bit and prints
+// "WORKER OK" on rank 0.
 //
 // To keep the suite short on two cores, each case runs the worker's quick modes: "cpp" (every
 // collective through the C++ layer, small buffers) and, for all-reduce, "nonblocking" (several
@@ -27,6 +28,7 @@ struct AlgoCase {
   CollType coll;
   std::string algo;
   int nranks;
+  int channels = 1;  // WEFT_NCHANNELS
 };
 
 std::vector<AlgoCase> algoCases() {
@@ -39,13 +41,15 @@ std::vector<AlgoCase> algoCases() {
       continue;
     for (int n : {2, 3, 4, 5, 8})
       cases.push_back({a.coll, a.name, n});
+    cases.push_back({a.coll, a.name, 3, 3});  // steps split over three channels' FIFOs
   }
   return cases;
 }
 
 std::string algoCaseName(const testing::TestParamInfo<AlgoCase>& info) {
   return std::string(collName(info.param.coll)) + "_" + info.param.algo + "_" +
-         std::to_string(info.param.nranks) + "ranks";
+         std::to_string(info.param.nranks) + "ranks" +
+         (info.param.channels > 1 ? "_" + std::to_string(info.param.channels) + "channels" : "");
 }
 
 class ForcedAlgo : public testing::TestWithParam<AlgoCase> {};
@@ -61,7 +65,8 @@ TEST_P(ForcedAlgo, WorkerSucceeds) {
   for (const std::string& mode : modes) {
     const RunResult r =
         run(launcher(c.nranks, "--timeout 240 -x WEFT_TIMEOUT=60 -x WEFT_SHM_DIR=" + dir.path() +
-                                   " -x WEFT_ALGO=" + force) +
+                                   " -x WEFT_ALGO=" + force +
+                                   " -x WEFT_NCHANNELS=" + std::to_string(c.channels)) +
             " " + mode);
     EXPECT_EQ(r.status, 0) << "WEFT_ALGO=" << force << " worker " << mode << "\n" << r.output;
     EXPECT_NE(r.output.find("WORKER OK"), std::string::npos)

@@ -244,6 +244,12 @@ std::vector<NetCase> netCases() {
         {"ucx_slots", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_NET_DIRECT_BYTES=0", n});
     out.push_back(
         {"ucx_peer", "ucx", "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_UCX_ERROR_MODE=peer", n});
+    // Three channels per peer: a ucx endpoint each, or one ofi endpoint shared, told apart by
+    // tag; slices as whole transfers (64 KiB and up) and through slots.
+    out.push_back({"ucx_channels", "ucx",
+                   "UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_NCHANNELS=3 WEFT_NET_DIRECT_BYTES=64K", n});
+    out.push_back({"ofi_channels", "ofi",
+                   "WEFT_OFI_PROVIDER='tcp;ofi_rxm' FI_TCP_IFACE=lo WEFT_NCHANNELS=3", n});
   }
   return out;
 }
@@ -334,6 +340,39 @@ TEST(NetTransport, TwoHostsUseShmInsideAndTheNetworkBetween) {
   EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
   EXPECT_TRUE(contains(r.output, "WORKER OK")) << r.output;
   EXPECT_TRUE(contains(r.output, "transport shm device")) << r.output;
+}
+
+// The same over two channels per peer, with the hierarchical algorithms forced: shared memory's
+// channels inside each host and ucx's (a connection each) between, through one routed transport.
+TEST(NetTransport, TwoHostsOverTwoChannels) {
+  SKIP_UNLESS_BUILT("ucx");
+  ShmDir shm;
+  const std::string cmd =
+      "env WEFT_SHM_DIR=" + shm.path() + " UCX_TLS=tcp UCX_NET_DEVICES=lo WEFT_NCHANNELS=2 " +
+      "'WEFT_ALGO=allreduce:hier;allgather:hier;reducescatter:hier;broadcast:hier;reduce:hier' " +
+      std::string(WEFT_BINARY_DIR) + "/tools/weftrun -n 4 --timeout 240 sh -c " +
+      "'WEFT_HOST_ID=host$((WEFT_RANK / 2)) exec " + WEFT_BINARY_DIR +
+      "/tests/integration/weft_test_worker transport shm,ucx'";
+  RunResult r = run(cmd);
+  EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  EXPECT_TRUE(contains(r.output, "WORKER OK")) << r.output;
+  EXPECT_TRUE(shm.leftovers().empty());
+}
+
+// Ranks that disagree on WEFT_NCHANNELS would split steps differently: set-up refuses, naming the
+// variable and both ranks' values.
+TEST(NetTransport, ChannelCountsMustAgree) {
+  ShmDir shm;
+  const std::string cmd = "env WEFT_SHM_DIR=" + shm.path() + " " + std::string(WEFT_BINARY_DIR) +
+                          "/tools/weftrun -n 2 --timeout 60 sh -c " +
+                          "'WEFT_NCHANNELS=$((WEFT_RANK + 1)) exec " + WEFT_BINARY_DIR +
+                          "/tests/integration/weft_test_worker cpp'";
+  RunResult r = run(cmd);
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "WEFT_NCHANNELS is 2 on rank 1 but 1 on rank 0") ||
+              contains(r.output, "WEFT_NCHANNELS is 1 on rank 0 but 2 on rank 1"))
+      << r.output;
+  EXPECT_TRUE(shm.leftovers().empty());
 }
 
 // Ranks posing as 2 or 3 hosts (WEFT_HOST_ID, ranks host by host or interleaved), every collective

@@ -72,7 +72,7 @@ TEST(Shm, SingleRankSegmentIsUnlinkedAfterSetUp) {
   ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_EQ(entries(cfg.dir), before) << "the segment must be unlinked once mapped";
   // A message to itself goes through.
-  auto ep = t.value()->endpoint(0);
+  auto ep = t.value()->endpoint(0, 0);
   ASSERT_TRUE(ep.ok());
   void* slot = ep.value()->sendBegin();
   ASSERT_NE(slot, nullptr);

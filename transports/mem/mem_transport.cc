@@ -57,22 +57,25 @@ class MemTransport final : public Transport {
   MemTransport(MemFabric* fabric, int rank)
       : fabric_(fabric),
         rank_(rank),
-        endpoints_(static_cast<size_t>(fabric->nranks())),
+        endpoints_(static_cast<size_t>(fabric->nranks() * fabric->channels_)),
         peerMemory_(makePeerMemory(fabric->access_, fabric->nranks())) {}
   PeerMemory* peerMemory() override { return peerMemory_.get(); }
   const char* name() const override { return "mem"; }
   void stats(std::vector<TransportStats>* out) override {
-    out->push_back(fifo::endpointStats("mem", "", endpoints_, rank_));
+    out->push_back(fifo::endpointStats("mem", "", endpoints_, rank_, fabric_->channels_));
   }
 
-  Result<Endpoint*> endpoint(int peer) override {
-    if (peer < 0 || peer >= fabric_->nranks())
-      return errorStatus(weftInternalError, "mem transport: peer %d out of range", peer);
-    auto& ep = endpoints_[static_cast<size_t>(peer)];
+  int channels() const override { return fabric_->channels_; }
+  Result<Endpoint*> endpoint(int peer, int channel) override {
+    if (peer < 0 || peer >= fabric_->nranks() || channel < 0 || channel >= fabric_->channels_)
+      return errorStatus(weftInternalError, "mem transport: peer %d channel %d out of range", peer,
+                         channel);
+    auto& ep = endpoints_[static_cast<size_t>(peer * fabric_->channels_ + channel)];
     if (!ep) {
       ep = std::make_unique<fifo::FifoEndpoint>(
-          fabric_->fifo(rank_, peer), fabric_->fifo(peer, rank_), &fabric_->ranks_[peer]->bell,
-          &fabric_->ranks_[rank_]->bell, fabric_->nslots_, fabric_->slotBytes_);
+          fabric_->fifo(rank_, peer, channel), fabric_->fifo(peer, rank_, channel),
+          &fabric_->ranks_[peer]->bell, &fabric_->ranks_[rank_]->bell, fabric_->nslots_,
+          fabric_->slotBytes_);
     }
     return static_cast<Endpoint*>(ep.get());
   }
@@ -118,12 +121,15 @@ class MemTransport final : public Transport {
   std::unique_ptr<PeerMemory> peerMemory_;
 };
 
-MemFabric::MemFabric(int nranks, size_t slotBytes, int nslots, MemPeerAccess access)
+MemFabric::MemFabric(int nranks, size_t slotBytes, int nslots, MemPeerAccess access, int channels)
     : nranks_(nranks),
+      channels_(channels),
       slotBytes_(slotBytes),
       nslots_(nslots),
       access_(access),
-      fifos_(static_cast<size_t>(nranks) * static_cast<size_t>(nranks), nullptr) {
+      fifos_(
+          static_cast<size_t>(nranks) * static_cast<size_t>(nranks) * static_cast<size_t>(channels),
+          nullptr) {
   for (int r = 0; r < nranks; ++r)
     ranks_.push_back(std::make_unique<RankState>());
 }
@@ -133,10 +139,12 @@ MemFabric::~MemFabric() {
     std::free(f);
 }
 
-void* MemFabric::fifo(int from, int to) {
+void* MemFabric::fifo(int from, int to, int channel) {
   std::lock_guard<std::mutex> lock(mu_);
   void*& f =
-      fifos_[static_cast<size_t>(from) * static_cast<size_t>(nranks_) + static_cast<size_t>(to)];
+      fifos_[(static_cast<size_t>(from) * static_cast<size_t>(nranks_) + static_cast<size_t>(to)) *
+                 static_cast<size_t>(channels_) +
+             static_cast<size_t>(channel)];
   if (f == nullptr) {
     const size_t bytes = fifo::fifoBytes(nslots_, slotBytes_);
     f = std::aligned_alloc(64, bytes);

@@ -23,8 +23,8 @@ enum class MemPeerAccess {
 
 class MemFabric {
  public:
-  MemFabric(int nranks, size_t slotBytes, int nslots,
-            MemPeerAccess access = MemPeerAccess::kDirect);
+  MemFabric(int nranks, size_t slotBytes, int nslots, MemPeerAccess access = MemPeerAccess::kDirect,
+            int channels = 1);
   ~MemFabric();
   MemFabric(const MemFabric&) = delete;
   MemFabric& operator=(const MemFabric&) = delete;
@@ -38,15 +38,16 @@ class MemFabric {
  private:
   friend class MemTransport;
   struct RankState;
-  void* fifo(int from, int to);  // created on first use
+  void* fifo(int from, int to, int channel);  // created on first use
 
   const int nranks_;
+  const int channels_;
   const size_t slotBytes_;
   const int nslots_;
   const MemPeerAccess access_;
   std::vector<std::unique_ptr<RankState>> ranks_;
   std::mutex mu_;
-  std::vector<void*> fifos_;  // nranks*nranks, from-major
+  std::vector<void*> fifos_;  // nranks*nranks*channels: from-major, then to, then channel
 };
 
 }  // namespace weft

@@ -16,21 +16,26 @@
 namespace weft {
 namespace {
 
-// Tags: the message's sequence number in the low 32 bits, its kind above. A whole transfer's
-// pieces (each at most the plugin's largest message) carry the transfer's id in bits 16..31 and the
+// Tags: the message's sequence number in the low 32 bits, its kind in bits 32..33 and its channel
+// in bits 34..39 (channels of one peer may share a plugin endpoint). A whole transfer's pieces
+// (each at most the plugin's largest message) carry the transfer's id in bits 16..31 and the
 // piece's index below.
 constexpr uint64_t kKindShift = 32;
+constexpr uint64_t kChannelShift = 34;
+static_assert(kChannelShift + 6 <= WEFT_TP_TAG_BITS, "channel bits beyond the tag");
 constexpr uint64_t kData = 0;
 constexpr uint64_t kControl = 1;
 constexpr uint64_t kDirect = 2;
-uint64_t dataTag(uint64_t seq) {
-  return (kData << kKindShift) | (seq & 0xffffffffu);
+uint64_t dataTag(int channel, uint64_t seq) {
+  return (static_cast<uint64_t>(channel) << kChannelShift) | (kData << kKindShift) |
+         (seq & 0xffffffffu);
 }
 constexpr uint64_t kControlTag = kControl << kKindShift;
 constexpr size_t kControlBytes = 256;
 constexpr uint64_t kMaxPieces = 1u << 16;
-uint64_t directTag(uint64_t id, uint64_t piece) {
-  return (kDirect << kKindShift) | ((id & 0xffffu) << 16) | piece;
+uint64_t directTag(int channel, uint64_t id, uint64_t piece) {
+  return (static_cast<uint64_t>(channel) << kChannelShift) | (kDirect << kKindShift) |
+         ((id & 0xffffu) << 16) | piece;
 }
 
 // What precedes a chunk in every slot. The announcement of a whole transfer carries no payload:
@@ -134,7 +139,8 @@ class LoopEndpoint final : public Endpoint {
 
 class NetEndpoint final : public Endpoint {
  public:
-  NetEndpoint(NetTransport* t, int peer, void* ep) : t_(t), peer_(peer), ep_(ep) {}
+  NetEndpoint(NetTransport* t, int peer, int channel, void* ep)
+      : t_(t), peer_(peer), channel_(channel), ep_(ep) {}
   Status setup();  // allocates and registers the slots, posts the receives
   size_t slotBytes() const override;
   void* sendBegin() override;
@@ -160,6 +166,7 @@ class NetEndpoint final : public Endpoint {
 
   NetTransport* t_;
   int peer_;
+  int channel_;
   void* ep_;
   size_t stride_ = 0;
   uint64_t n_ = 0;
@@ -200,8 +207,9 @@ class NetTransport final : public Transport {
         nranks_(nranks),
         peers_(std::move(peers)),
         cfg_(cfg),
-        eps_(static_cast<size_t>(nranks), nullptr),
-        endpoints_(static_cast<size_t>(nranks)),
+        eps_(static_cast<size_t>(nranks * cfg_.channels), nullptr),
+        endpoints_(static_cast<size_t>(nranks * cfg_.channels)),
+        loops_(static_cast<size_t>(cfg_.channels)),
         controlIn_(static_cast<size_t>(nranks)),
         controlReqs_(static_cast<size_t>(nranks), nullptr) {}
 
@@ -218,17 +226,23 @@ class NetTransport final : public Transport {
 
   const char* name() const override { return ops_->name; }
 
-  Result<Endpoint*> endpoint(int peer) override {
+  int channels() const override { return cfg_.channels; }
+  Result<Endpoint*> endpoint(int peer, int channel) override {
+    if (channel < 0 || channel >= cfg_.channels)
+      return errorStatus(weftInternalError, "%s transport: channel %d out of range", ops_->name,
+                         channel);
     if (peer == rank_) {
-      if (!loop_) loop_ = std::make_unique<LoopEndpoint>(cfg_.nslots, cfg_.slotBytes);
-      return static_cast<Endpoint*>(loop_.get());
+      auto& loop = loops_[static_cast<size_t>(channel)];
+      if (!loop) loop = std::make_unique<LoopEndpoint>(cfg_.nslots, cfg_.slotBytes);
+      return static_cast<Endpoint*>(loop.get());
     }
     if (peer < 0 || peer >= nranks_ || !peers_[static_cast<size_t>(peer)])
       return errorStatus(weftInternalError, "%s transport: no connection to rank %d", ops_->name,
                          peer);
-    auto& e = endpoints_[static_cast<size_t>(peer)];
+    const size_t i = static_cast<size_t>(peer * cfg_.channels + channel);
+    auto& e = endpoints_[i];
     if (!e) {
-      auto fresh = std::make_unique<NetEndpoint>(this, peer, eps_[static_cast<size_t>(peer)]);
+      auto fresh = std::make_unique<NetEndpoint>(this, peer, channel, eps_[i]);
       WEFT_TRY(fresh->setup());
       e = std::move(fresh);
     }
@@ -262,8 +276,8 @@ class NetTransport final : public Transport {
     for (int r = 0; r < nranks_; ++r) {
       if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
       void* req = nullptr;
-      if (ops_->isend(ctx_, eps_[static_cast<size_t>(r)], controlOut_, sizeof controlOut_, nullptr,
-                      kControlTag, &req) == WEFT_TP_SUCCESS)
+      if (ops_->isend(ctx_, ep(r), controlOut_, sizeof controlOut_, nullptr, kControlTag, &req) ==
+          WEFT_TP_SUCCESS)
         reqs.push_back(req);
     }
     // Best effort, briefly: a peer that is gone never takes its report.
@@ -295,17 +309,19 @@ class NetTransport final : public Transport {
     for (int r = 0; r < nranks_; ++r) {
       if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
       ++st.peers;
-      const auto& e = endpoints_[static_cast<size_t>(r)];
-      if (!e) continue;
-      st += e->counters;
-      if (ops_->describe_ep == nullptr ||
-          (e->counters.messagesSent | e->counters.messagesReceived) == 0)
-        continue;
-      char buf[128] = {};
-      if (ops_->describe_ep(ctx_, eps_[static_cast<size_t>(r)], buf, sizeof buf) ==
-              WEFT_TP_SUCCESS &&
-          buf[0] != '\0' && described.find(buf) == std::string::npos)
-        described.append(described.empty() ? "" : ",").append(buf);
+      for (int c = 0; c < cfg_.channels; ++c) {
+        const size_t i = static_cast<size_t>(r * cfg_.channels + c);
+        const auto& e = endpoints_[i];
+        if (!e) continue;
+        st += e->counters;
+        if (ops_->describe_ep == nullptr ||
+            (e->counters.messagesSent | e->counters.messagesReceived) == 0)
+          continue;
+        char buf[128] = {};
+        if (ops_->describe_ep(ctx_, eps_[i], buf, sizeof buf) == WEFT_TP_SUCCESS &&
+            buf[0] != '\0' && described.find(buf) == std::string::npos)
+          described.append(described.empty() ? "" : ",").append(buf);
+      }
     }
     st.device = described.empty() ? caps_.device : described;
     if (rma_) st += rma_->counters();
@@ -353,7 +369,8 @@ class NetTransport final : public Transport {
   const weft_transport_v1_t* ops() const { return ops_; }
   void* ctx() const { return ctx_; }
   const NetConfig& cfg() const { return cfg_; }
-  void* ep(int peer) const { return eps_[static_cast<size_t>(peer)]; }
+  // The peer's channel-0 endpoint: failure reports and RMA go through it.
+  void* ep(int peer) const { return eps_[static_cast<size_t>(peer * cfg_.channels)]; }
   uint64_t maxMessage() const { return caps_.max_message_bytes; }
   bool mrLocal() const { return (caps_.flags & WEFT_TP_CAP_MR_LOCAL) != 0; }
 
@@ -385,9 +402,9 @@ class NetTransport final : public Transport {
   void* ctx_ = nullptr;
   weft_transport_caps_t caps_{};
   std::map<std::string, std::string> params_;
-  std::vector<void*> eps_;
-  std::vector<std::unique_ptr<NetEndpoint>> endpoints_;
-  std::unique_ptr<LoopEndpoint> loop_;
+  std::vector<void*> eps_;  // per peer and channel: peer * channels + channel
+  std::vector<std::unique_ptr<NetEndpoint>> endpoints_;  // the same
+  std::vector<std::unique_ptr<LoopEndpoint>> loops_;     // to this rank, per channel
   std::vector<std::vector<char>> controlIn_;
   std::vector<void*> controlReqs_;
   char controlOut_[kControlBytes] = {};
@@ -470,22 +487,31 @@ Status NetTransport::exchangeAndConnect(OobExchange& oob) {
   WEFT_TRY(oob.allgather(all.data(), record));
   WEFT_TRY(agree(oob, rank_, nranks_, local, "publishing the transport address"));
 
+  const bool multiEp = (caps_.flags & WEFT_TP_CAP_MULTI_EP) != 0;
   for (int r = 0; r < nranks_ && local.ok(); ++r) {
     if (r == rank_ || !peers_[static_cast<size_t>(r)]) continue;
     const char* rec = all.data() + record * static_cast<size_t>(r);
     uint64_t n = 0;
     std::memcpy(&n, rec, sizeof n);
-    rc = ops_->connect(ctx_, r, rec + sizeof n, static_cast<size_t>(n),
-                       &eps_[static_cast<size_t>(r)]);
-    if (rc != WEFT_TP_SUCCESS) {
-      local = errorStatus(weftRemoteError, "%s: cannot connect to rank %d: %s", ops_->name, r,
-                          ops_->last_error(ctx_));
-      break;
+    // A connection per channel where the plugin makes each endpoint a connection of its own;
+    // otherwise the channels share one and their tags keep them apart.
+    for (int c = 0; c < cfg_.channels && local.ok(); ++c) {
+      void** ep = &eps_[static_cast<size_t>(r * cfg_.channels + c)];
+      if (c > 0 && !multiEp) {
+        *ep = eps_[static_cast<size_t>(r * cfg_.channels)];
+        continue;
+      }
+      rc = ops_->connect(ctx_, r, rec + sizeof n, static_cast<size_t>(n), ep);
+      if (rc != WEFT_TP_SUCCESS)
+        local =
+            errorStatus(weftRemoteError, "%s: cannot connect to rank %d%s: %s", ops_->name, r,
+                        c > 0 ? strprintf(" (channel %d)", c).c_str() : "", ops_->last_error(ctx_));
     }
+    if (!local.ok()) break;
     // Failure reports from this peer land here.
     controlIn_[static_cast<size_t>(r)].assign(kControlBytes, 0);
-    rc = ops_->irecv(ctx_, eps_[static_cast<size_t>(r)], controlIn_[static_cast<size_t>(r)].data(),
-                     kControlBytes, nullptr, kControlTag, &controlReqs_[static_cast<size_t>(r)]);
+    rc = ops_->irecv(ctx_, ep(r), controlIn_[static_cast<size_t>(r)].data(), kControlBytes, nullptr,
+                     kControlTag, &controlReqs_[static_cast<size_t>(r)]);
     if (rc != WEFT_TP_SUCCESS) {
       controlReqs_[static_cast<size_t>(r)] = nullptr;
       local = errorStatus(weftSystemError, "%s: cannot post a receive from rank %d: %s", ops_->name,
@@ -495,11 +521,13 @@ Status NetTransport::exchangeAndConnect(OobExchange& oob) {
   WEFT_TRY(agree(oob, rank_, nranks_, local, "connecting the network transport"));
 
   if (allRma) rma_ = std::make_unique<NetPeerMemory>(this, static_cast<uint32_t>(rkeyBytes));
-  WEFT_INFO(kNet,
-            "%s transport ready (%s, from %s): %d-byte addresses, %d slots of %zu KiB per peer, "
-            "%s",
-            ops_->name, caps_.device, plugin_.path.c_str(), static_cast<int>(len), cfg_.nslots,
-            cfg_.slotBytes / 1024, rma_ ? "RMA for one-sided steps" : "no RMA");
+  WEFT_INFO(
+      kNet,
+      "%s transport ready (%s, from %s): %d-byte addresses, %d channel(s) per peer%s, %d "
+      "slots of %zu KiB per channel, %s",
+      ops_->name, caps_.device, plugin_.path.c_str(), static_cast<int>(len), cfg_.channels,
+      cfg_.channels > 1 ? (multiEp ? " (a connection each)" : " (sharing one connection)") : "",
+      cfg_.nslots, cfg_.slotBytes / 1024, rma_ ? "RMA for one-sided steps" : "no RMA");
   return Status::Ok();
 }
 
@@ -536,7 +564,8 @@ char* NetEndpoint::recvSlot(uint64_t i) {
 
 void NetEndpoint::post(uint64_t seq) {
   void** req = &recvReqs_[seq % n_];
-  int rc = t_->ops()->irecv(t_->ctx(), ep_, recvSlot(seq), stride_, mr_, dataTag(seq), req);
+  int rc =
+      t_->ops()->irecv(t_->ctx(), ep_, recvSlot(seq), stride_, mr_, dataTag(channel_, seq), req);
   if (rc != WEFT_TP_SUCCESS) {
     *req = nullptr;
     t_->fail(rc, peer_, "posting a receive from");
@@ -585,8 +614,8 @@ void NetEndpoint::publish(const WireHeader& h, size_t payload) {
   char* slot = sendSlot(sendHead_);
   std::memcpy(slot, &h, sizeof h);
   void** req = &sendReqs_[sendHead_ % n_];
-  int rc =
-      t_->ops()->isend(t_->ctx(), ep_, slot, kHeaderBytes + payload, mr_, dataTag(sendHead_), req);
+  int rc = t_->ops()->isend(t_->ctx(), ep_, slot, kHeaderBytes + payload, mr_,
+                            dataTag(channel_, sendHead_), req);
   if (rc != WEFT_TP_SUCCESS) {
     *req = nullptr;
     t_->fail(rc, peer_, "sending to");
@@ -619,8 +648,10 @@ Status NetEndpoint::postDirect(bool sending, uint64_t id, char* buf, uint64_t by
   for (uint64_t k = 0; k < pieces; ++k) {
     const uint64_t off = k * piece, len = std::min(piece, bytes - off);
     void* req = nullptr;
-    int rc = sending ? ops->isend(t_->ctx(), ep_, buf + off, len, d.mr, directTag(id, k), &req)
-                     : ops->irecv(t_->ctx(), ep_, buf + off, len, d.mr, directTag(id, k), &req);
+    int rc =
+        sending
+            ? ops->isend(t_->ctx(), ep_, buf + off, len, d.mr, directTag(channel_, id, k), &req)
+            : ops->irecv(t_->ctx(), ep_, buf + off, len, d.mr, directTag(channel_, id, k), &req);
     if (rc != WEFT_TP_SUCCESS) {
       t_->fail(rc, peer_, sending ? "sending to" : "receiving from");
       // Pieces already posted stay with the plugin, which cancels them when it is finalized.

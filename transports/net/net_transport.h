@@ -1,9 +1,9 @@
 // A network transport plugin (include/weft/transport.h) adapted to the engine's slot channels.
 //
-// Per peer, this rank keeps WEFT_NET_NSLOTS send slots and as many receive slots, each a header
-// plus one chunk (WEFT_CHUNK_SIZE), in one registered arena. The engine fills a send slot and the
-// adapter posts it as one tagged message; every receive slot has a receive posted for the next
-// message in sequence, so messages match by (peer, sequence number) whatever order the plugin
+// Per peer and channel, this rank keeps WEFT_NET_NSLOTS send slots and as many receive slots, each
+// a header plus one chunk (WEFT_CHUNK_SIZE), in one registered arena. The engine fills a send slot
+// and the adapter posts it as one tagged message; every receive slot has a receive posted for the
+// next message in sequence, so messages match by (peer, sequence number) whatever order the plugin
 // completes them in, and a slot is reposted as soon as the engine hands it back. The header carries
 // the engine's MsgTag, which the engine checks as it does for shared memory.
 //
@@ -24,7 +24,10 @@ namespace weft {
 
 struct NetConfig {
   size_t slotBytes = 128 * 1024;  // payload per slot (WEFT_CHUNK_SIZE)
-  int nslots = 8;                 // per peer and direction (WEFT_NET_NSLOTS)
+  int nslots = 8;                 // per peer, channel and direction (WEFT_NET_NSLOTS)
+  // Channels per peer (WEFT_NCHANNELS): each has its own slots and message order and, where the
+  // plugin declares WEFT_TP_CAP_MULTI_EP, its own plugin endpoint (a connection of its own).
+  int channels = 1;
   // Steps of at least this many bytes go as one whole transfer straight between the ranks'
   // buffers (Endpoint::directThreshold); 0: never.
   uint64_t directBytes = 256 * 1024;

@@ -1,5 +1,6 @@
 #include "transports/net/routed_transport.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -62,11 +63,13 @@ class RoutedTransport final : public Transport {
   }
 
   const char* name() const override { return name_.c_str(); }
-  Result<Endpoint*> endpoint(int peer) override {
+  // Both are made with the same WEFT_NCHANNELS.
+  int channels() const override { return std::min(local_->channels(), remote_->channels()); }
+  Result<Endpoint*> endpoint(int peer, int channel) override {
     if (peer >= 0 && static_cast<size_t>(peer) < localIndex_.size() &&
         localIndex_[static_cast<size_t>(peer)] >= 0)
-      return local_->endpoint(localIndex_[static_cast<size_t>(peer)]);
-    return remote_->endpoint(peer);
+      return local_->endpoint(localIndex_[static_cast<size_t>(peer)], channel);
+    return remote_->endpoint(peer, channel);
   }
   // Arrivals over the network wake nobody: wait the network transport's way (progress, then a
   // short sleep), which also notices shared-memory arrivals on the next poll.

@@ -97,14 +97,14 @@ void FifoEndpoint::recvEnd() {
 }
 
 TransportStats endpointStats(const char* name, std::string device,
-                             const std::vector<std::unique_ptr<FifoEndpoint>>& endpoints,
-                             int self) {
+                             const std::vector<std::unique_ptr<FifoEndpoint>>& endpoints, int self,
+                             int channels) {
   TransportStats st;
   st.name = name;
   st.device = std::move(device);
-  st.peers = static_cast<int>(endpoints.size()) - 1;
-  for (size_t r = 0; r < endpoints.size(); ++r)
-    if (endpoints[r] && static_cast<int>(r) != self) st += endpoints[r]->counters();
+  st.peers = static_cast<int>(endpoints.size()) / channels - 1;
+  for (size_t i = 0; i < endpoints.size(); ++i)
+    if (endpoints[i] && static_cast<int>(i) / channels != self) st += endpoints[i]->counters();
   return st;
 }
 

@@ -86,8 +86,10 @@ class FifoEndpoint final : public Endpoint {
   TrafficCounters counters_;
 };
 
-// The sum over one rank's endpoints (the one to itself, at `self`, left out).
+// The sum over one rank's endpoints, `channels` per peer at peer * channels + channel (those to
+// itself, peer `self`, left out).
 TransportStats endpointStats(const char* name, std::string device,
-                             const std::vector<std::unique_ptr<FifoEndpoint>>& endpoints, int self);
+                             const std::vector<std::unique_ptr<FifoEndpoint>>& endpoints, int self,
+                             int channels);
 
 }  // namespace weft::fifo

@@ -67,7 +67,7 @@ class ShmTransport final : public Transport {
         cfg_(std::move(cfg)),
         segBytes_(shmSegmentBytes(nranks, cfg_)),
         segments_(static_cast<size_t>(nranks), nullptr),
-        endpoints_(static_cast<size_t>(nranks)) {}
+        endpoints_(static_cast<size_t>(nranks * cfg_.channels)) {}
 
   ~ShmTransport() override {
     endpoints_.clear();
@@ -82,14 +82,16 @@ class ShmTransport final : public Transport {
 
   Status setup(uint64_t commId, OobExchange& oob);
 
-  Result<Endpoint*> endpoint(int peer) override {
-    if (peer < 0 || peer >= nranks_)
-      return errorStatus(weftInternalError, "shm transport: peer %d out of range", peer);
-    auto& ep = endpoints_[static_cast<size_t>(peer)];
+  int channels() const override { return cfg_.channels; }
+  Result<Endpoint*> endpoint(int peer, int channel) override {
+    if (peer < 0 || peer >= nranks_ || channel < 0 || channel >= cfg_.channels)
+      return errorStatus(weftInternalError, "shm transport: peer %d channel %d out of range", peer,
+                         channel);
+    auto& ep = endpoints_[static_cast<size_t>(peer * cfg_.channels + channel)];
     if (!ep) {
-      ep = std::make_unique<fifo::FifoEndpoint>(fifoIn(peer, rank_), fifoIn(rank_, peer),
-                                                &header(peer)->bell, &header(rank_)->bell,
-                                                cfg_.nslots, cfg_.slotBytes);
+      ep = std::make_unique<fifo::FifoEndpoint>(fifoIn(peer, rank_, channel),
+                                                fifoIn(rank_, peer, channel), &header(peer)->bell,
+                                                &header(rank_)->bell, cfg_.nslots, cfg_.slotBytes);
     }
     return static_cast<Endpoint*>(ep.get());
   }
@@ -103,7 +105,7 @@ class ShmTransport final : public Transport {
   PeerMemory* peerMemory() override { return peerMemory_.get(); }
 
   void stats(std::vector<TransportStats>* out) override {
-    out->push_back(fifo::endpointStats("shm", cfg_.dir, endpoints_, rank_));
+    out->push_back(fifo::endpointStats("shm", cfg_.dir, endpoints_, rank_, cfg_.channels));
   }
 
   Status checkPeers() override {
@@ -141,10 +143,11 @@ class ShmTransport final : public Transport {
   SegmentHeader* header(int r) {
     return reinterpret_cast<SegmentHeader*>(segments_[static_cast<size_t>(r)]);
   }
-  // The FIFO in `owner`'s segment that `from` sends into.
-  char* fifoIn(int owner, int from) {
+  // The FIFO in `owner`'s segment that `from` sends into on `channel`.
+  char* fifoIn(int owner, int from, int channel) {
     return segments_[static_cast<size_t>(owner)] + kHeaderBytes +
-           static_cast<size_t>(from) * fifo::fifoBytes(cfg_.nslots, cfg_.slotBytes);
+           static_cast<size_t>(from * cfg_.channels + channel) *
+               fifo::fifoBytes(cfg_.nslots, cfg_.slotBytes);
   }
   Status createOwn(uint64_t commId);
   Status mapPeer(uint64_t commId, int r);
@@ -170,11 +173,12 @@ Status ShmTransport::createOwn(uint64_t commId) {
     return errorStatus(
         weftSystemError,
         "%s has %llu MiB free but rank %d needs %llu MiB for its shared-memory segment (%d ranks x "
-        "%d slots x %zu KiB); enlarge it (e.g. docker run --shm-size=1g), lower WEFT_SHM_NSLOTS or "
-        "WEFT_CHUNK_SIZE, or set WEFT_SHM_DIR to a larger tmpfs",
+        "%d channels x %d slots x %zu KiB); enlarge it (e.g. docker run --shm-size=1g), lower "
+        "WEFT_SHM_NSLOTS, WEFT_NCHANNELS or WEFT_CHUNK_SIZE, or set WEFT_SHM_DIR to a larger "
+        "tmpfs",
         cfg_.dir.c_str(), static_cast<unsigned long long>(have / mib), g(rank_),
-        static_cast<unsigned long long>((segBytes_ + mib - 1) / mib), nranks_, cfg_.nslots,
-        cfg_.slotBytes / 1024);
+        static_cast<unsigned long long>((segBytes_ + mib - 1) / mib), nranks_, cfg_.channels,
+        cfg_.nslots, cfg_.slotBytes / 1024);
   };
   if (freeBytes < segBytes_) return tooSmall(freeBytes);
 
@@ -204,7 +208,8 @@ Status ShmTransport::createOwn(uint64_t commId) {
   h->probeAddr = reinterpret_cast<uint64_t>(&probe_);
   h->probeValue = probe_;
   for (int from = 0; from < nranks_; ++from)
-    fifo::initFifo(fifoIn(rank_, from));
+    for (int c = 0; c < cfg_.channels; ++c)
+      fifo::initFifo(fifoIn(rank_, from, c));
   std::atomic_thread_fence(std::memory_order_release);
   h->magic = kMagic;
   return Status::Ok();
@@ -221,7 +226,7 @@ Status ShmTransport::mapPeer(uint64_t commId, int r) {
     return errorStatus(
         weftInvalidUsage,
         "rank %d's shared-memory segment %s has another size than this rank's: the ranks were "
-        "started with different WEFT_CHUNK_SIZE or WEFT_SHM_NSLOTS",
+        "started with different WEFT_CHUNK_SIZE, WEFT_SHM_NSLOTS or WEFT_NCHANNELS",
         g(r), path.c_str());
   }
   void* p = mmap(nullptr, segBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -291,7 +296,8 @@ Status ShmTransport::setupDirect(OobExchange& oob) {
 }  // namespace
 
 size_t shmSegmentBytes(int nranks, const ShmConfig& cfg) {
-  return kHeaderBytes + static_cast<size_t>(nranks) * fifo::fifoBytes(cfg.nslots, cfg.slotBytes);
+  return kHeaderBytes + static_cast<size_t>(nranks) * static_cast<size_t>(cfg.channels) *
+                            fifo::fifoBytes(cfg.nslots, cfg.slotBytes);
 }
 
 Result<std::unique_ptr<Transport>> createShmTransport(int rank, int nranks, uint64_t commId,

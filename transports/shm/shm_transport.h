@@ -27,6 +27,7 @@ struct ShmConfig {
   std::string dir = "/dev/shm";
   size_t slotBytes = 128 * 1024;
   int nslots = 8;
+  int channels = 1;  // FIFOs per peer and direction (WEFT_NCHANNELS)
   // Offer one-sided access to peers' memory when the kernel allows it on every rank
   // (WEFT_SHM_DIRECT).
   bool direct = true;

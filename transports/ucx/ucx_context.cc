@@ -424,7 +424,9 @@ int GetCaps(Context* c, weft_transport_caps_t* caps) {
     return WEFT_TP_ERR_INVALID;
   }
   *caps = weft_transport_caps_t{};
-  caps->flags = WEFT_TP_CAP_TAGGED | (c->rma ? WEFT_TP_CAP_RMA : 0u);
+  // Every ucp_ep_create makes an endpoint of its own, with its own transport connections (its own
+  // TCP sockets over tcp), so weft's channels can each have one.
+  caps->flags = WEFT_TP_CAP_TAGGED | WEFT_TP_CAP_MULTI_EP | (c->rma ? WEFT_TP_CAP_RMA : 0u);
   caps->mem_kinds = WEFT_TP_MEM_HOST;
   caps->max_message_bytes = uint64_t{1} << 40;
   // Peers' addresses differ from ours only by their devices; leave generous room.
