@@ -22,8 +22,11 @@ uint64_t sliceUnit(uint64_t elemSize) {
 uint32_t sliceCount(uint64_t bytes, uint64_t chunkBytes, uint64_t elemSize, int channels) {
   if (bytes == 0 || channels <= 1) return 1;
   const uint64_t units = std::max<uint64_t>(bytes / sliceUnit(elemSize), 1);
-  const uint64_t chunks = (bytes + chunkBytes - 1) / chunkBytes;
-  return static_cast<uint32_t>(std::min({static_cast<uint64_t>(channels), chunks, units}));
+  // At least two chunks per slice: a channel adds messages, which pay only where each slice still
+  // pipelines, and over a network each slice stays a whole transfer at the default sizes
+  // (WEFT_NET_DIRECT_BYTES is two default chunks).
+  const uint64_t pairs = std::max<uint64_t>(bytes / (2 * chunkBytes), 1);
+  return static_cast<uint32_t>(std::min({static_cast<uint64_t>(channels), pairs, units}));
 }
 
 uint64_t sliceOffset(uint64_t bytes, uint64_t elemSize, uint32_t n, uint32_t k) {

@@ -60,7 +60,7 @@ struct Plan {
   int channels = 1;
 };
 
-// Splits each step into at most `channels` contiguous slices (never more than it has chunks, each
+// Splits each step into at most `channels` contiguous slices (each at least two chunks long and
 // 64-byte aligned where the element size allows), slice k going over channel k, and cuts each slice
 // into chunks of at most chunkBytes (a multiple of elemSize). The split depends only on the step's
 // size, so both ends of a message split it alike. A step that depends on a step of the same byte

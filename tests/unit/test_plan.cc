@@ -30,11 +30,13 @@ Step recvStep(int peer, uint64_t bytes) {
 TEST(PlanChannels, SliceCountFollowsChunksChannelsAndAlignment) {
   EXPECT_EQ(sliceCount(0, 4096, 4, 4), 1u);           // one empty chunk
   EXPECT_EQ(sliceCount(4096, 4096, 4, 4), 1u);        // one chunk: one slice
-  EXPECT_EQ(sliceCount(4100, 4096, 4, 4), 2u);        // two chunks: two slices
+  EXPECT_EQ(sliceCount(8191, 4096, 4, 4), 1u);        // under two chunks
+  EXPECT_EQ(sliceCount(8192, 4096, 4, 4), 1u);        // two chunks: one slice
+  EXPECT_EQ(sliceCount(4 * 4096, 4096, 4, 4), 2u);    // two slices of two chunks
   EXPECT_EQ(sliceCount(10 * 4096, 4096, 4, 4), 4u);   // as many as there are channels
   EXPECT_EQ(sliceCount(10 * 4096, 4096, 4, 1), 1u);   // one channel
   EXPECT_EQ(sliceCount(100, 16, 4, 8), 1u);           // fewer 64-byte units than channels
-  EXPECT_EQ(sliceCount(3 * 64, 16, 4, 8), 3u);        // one unit each
+  EXPECT_EQ(sliceCount(3 * 64, 16, 4, 8), 3u);        // one 64-byte unit each
   EXPECT_EQ(sliceCount(3 * 7 * 5, 7, 3 * 7, 8), 5u);  // odd element size: units of one element
   EXPECT_EQ(sliceOffset(10 * 4096, 4, 4, 0), 0u);
   EXPECT_EQ(sliceOffset(10 * 4096, 4, 4, 4), 10u * 4096);  // k = n: the end
@@ -85,13 +87,13 @@ TEST(PlanChannels, SmallAndEmptyStepsGoOnChannelZero) {
   s.elemSize = 4;
   s.add(sendStep(1, 4096));
   s.add(recvStep(2, 0));
-  s.add(sendStep(2, 2 * 4096));  // two chunks: two channels
+  s.add(sendStep(2, 4 * 4096));  // four chunks: two channels
   auto plan = compilePlan(s, 4096, 4);
   ASSERT_TRUE(plan.ok()) << plan.status().message();
   std::vector<int> perChannel(4, 0);
   for (const PlanOp& op : plan->ops)
     ++perChannel[op.channel];
-  EXPECT_EQ(perChannel, (std::vector<int>{3, 1, 0, 0}));
+  EXPECT_EQ(perChannel, (std::vector<int>{4, 2, 0, 0}));
   for (const PeerQueues& q : plan->peers)
     if (q.rank == 2 && q.channel == 0) {
       ASSERT_EQ(q.recvs.size(), 1u);
