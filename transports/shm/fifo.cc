@@ -68,21 +68,22 @@ void* FifoEndpoint::sendBegin() {
     sendTailSeen_ = tail(out_)->load(std::memory_order_acquire);
     if (sendHead_ - sendTailSeen_ >= nslots_) return nullptr;
   }
-  return slot(out_, sendHead_) + 1;
+  return slot(out_, sendPos_) + 1;
 }
 
 void FifoEndpoint::sendEnd(size_t bytes, const MsgTag& tag) {
-  SlotHeader* h = slot(out_, sendHead_);
+  SlotHeader* h = slot(out_, sendPos_);
   h->bytes = bytes;
   h->tag = tag;
   h->seq.store(sendHead_ + 1, std::memory_order_release);
   ++sendHead_;
+  if (++sendPos_ == nslots_) sendPos_ = 0;
   counters_.countSend(bytes);
   ring(peerBell_);
 }
 
 const void* FifoEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
-  SlotHeader* h = slot(in_, recvTail_);
+  SlotHeader* h = slot(in_, recvPos_);
   if (h->seq.load(std::memory_order_acquire) != recvTail_ + 1) return nullptr;
   *bytes = recvBytes_ = h->bytes;
   *tag = h->tag;
@@ -91,6 +92,7 @@ const void* FifoEndpoint::recvBegin(size_t* bytes, MsgTag* tag) {
 
 void FifoEndpoint::recvEnd() {
   ++recvTail_;
+  if (++recvPos_ == nslots_) recvPos_ = 0;
   counters_.countReceive(recvBytes_);
   tail(in_)->store(recvTail_, std::memory_order_release);
   ring(peerBell_);

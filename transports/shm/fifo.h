@@ -65,8 +65,10 @@ class FifoEndpoint final : public Endpoint {
   const TrafficCounters& counters() const { return counters_; }
 
  private:
-  SlotHeader* slot(char* fifo, uint64_t i) const {
-    return reinterpret_cast<SlotHeader*>(fifo + kFifoHeaderBytes + (i % nslots_) * stride_);
+  // The slot at position `pos` (the message number modulo nslots_, kept by the caller so that the
+  // hot path divides nothing).
+  SlotHeader* slot(char* fifo, uint64_t pos) const {
+    return reinterpret_cast<SlotHeader*>(fifo + kFifoHeaderBytes + pos * stride_);
   }
   std::atomic<uint64_t>* tail(char* fifo) const {
     return reinterpret_cast<std::atomic<uint64_t>*>(fifo);
@@ -80,8 +82,10 @@ class FifoEndpoint final : public Endpoint {
   const size_t slotBytes_;
   const size_t stride_;
   uint64_t sendHead_ = 0;
+  uint64_t sendPos_ = 0;  // sendHead_ % nslots_
   uint64_t sendTailSeen_ = 0;
   uint64_t recvTail_ = 0;
+  uint64_t recvPos_ = 0;    // recvTail_ % nslots_
   uint64_t recvBytes_ = 0;  // of the slot recvBegin returned
   TrafficCounters counters_;
 };
