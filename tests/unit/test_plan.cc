@@ -11,20 +11,19 @@
 namespace weft {
 namespace {
 
-Step sendStep(int peer, uint64_t bytes) {
+// A send of the send buffer's first `bytes` to `peer`, or a receive of as many into the output.
+Step messageStep(bool send, int peer, uint64_t bytes) {
   Step s;
-  s.kind = StepKind::kSend;
-  s.sendPeer = peer;
-  s.src = Region{kSendBuf, 0, bytes};
+  s.kind = send ? StepKind::kSend : StepKind::kRecv;
+  (send ? s.sendPeer : s.recvPeer) = peer;
+  (send ? s.src : s.dst) = Region{send ? kSendBuf : kRecvBuf, 0, bytes};
   return s;
 }
-
+Step sendStep(int peer, uint64_t bytes) {
+  return messageStep(true, peer, bytes);
+}
 Step recvStep(int peer, uint64_t bytes) {
-  Step s;
-  s.kind = StepKind::kRecv;
-  s.recvPeer = peer;
-  s.dst = Region{kRecvBuf, 0, bytes};
-  return s;
+  return messageStep(false, peer, bytes);
 }
 
 TEST(PlanChannels, SliceCountFollowsChunksChannelsAndAlignment) {
