@@ -43,7 +43,7 @@
 #include "core/config.h"
 #include "core/dtype.h"
 #include "core/layout.h"
-#include "rank_list.h"
+#include "core/run_list.h"
 #include "topology/node_topology.h"
 #include "tuner/tuner.h"
 #include "weft/weft.h"
@@ -811,7 +811,7 @@ struct TransportRecord {
   weftTransportStats_t stats[kMaxTransports] = {};
 };
 
-using weft::tools::rankList;
+using weft::runList;
 
 std::string orDash(const std::string& s) {
   return s.empty() ? "-" : s;
@@ -830,10 +830,10 @@ void commText(const weftComm& comm, const std::vector<TransportRecord>& records)
               comm.nranks == 1 ? "" : "s", l.describe().c_str(), comm.transport->name());
   for (int n = 0; n < l.nnodes(); ++n)
     std::printf("  node %d: ranks %s, leader %d, %d NUMA group%s\n", n,
-                rankList(l.nodeRanks(n)).c_str(), l.leaderOf(n), l.numaGroups(n),
+                runList(l.nodeRanks(n)).c_str(), l.leaderOf(n), l.numaGroups(n),
                 l.numaGroups(n) == 1 ? "" : "s");
   for (int i = 0; i < l.maxLocalSize(); ++i)
-    std::printf("  rail %d: ranks %s\n", i, rankList(l.rail(i)).c_str());
+    std::printf("  rail %d: ranks %s\n", i, runList(l.rail(i)).c_str());
   std::printf(
       "\nRanks (node, local rank and NUMA group in the layout; host, NUMA node, binding and "
       "nearest devices as each rank found them)\n");

@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-#include "rank_list.h"
+#include "core/run_list.h"
 #include "weft/weft.h"
 
 namespace {
@@ -276,7 +276,7 @@ Layout discoverLayout(const Comm& w) {
   return l;
 }
 
-using weft::tools::rankList;
+using weft::runList;
 
 // ---- The intra-node level ----
 
@@ -634,7 +634,7 @@ int main(int argc, char** argv) {
     for (int n = 0; n < nnodes && n < kNodesListed; ++n)
       appendf(&text, "# node %d: rank%s %s (host key %s)\n", n,
               layout.nodes[static_cast<size_t>(n)].size() == 1 ? "" : "s",
-              rankList(layout.nodes[static_cast<size_t>(n)]).c_str(),
+              runList(layout.nodes[static_cast<size_t>(n)]).c_str(),
               layout.keys[static_cast<size_t>(n)].c_str());
     if (nnodes > kNodesListed) appendf(&text, "# ... and %d more nodes\n", nnodes - kNodesListed);
     if (intraNode >= 0) {
@@ -643,7 +643,7 @@ int main(int argc, char** argv) {
               "# The intra-node level was measured on node %d, among its ranks %s through a "
               "communicator of\n# their own: ping-pong between ranks %d and %d, the collectives "
               "over those %zu ranks, memcpy on each:\n",
-              intraNode, rankList(ranks).c_str(), ranks[0], ranks[1], ranks.size());
+              intraNode, runList(ranks).c_str(), ranks[0], ranks[1], ranks.size());
       appendIntraLines(&text, it, plan);
       text += notes;
     } else {

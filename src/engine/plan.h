@@ -69,8 +69,8 @@ struct Plan {
 // numbers.
 Result<Plan> compilePlan(const Schedule& schedule, uint64_t chunkBytes, int channels = 1);
 
-// How compilePlan splits a step of `bytes` into slices: the offset where slice k of n begins
-// (k = n gives `bytes`).
+// How compilePlan splits a step of `bytes`: into sliceCount() slices, slice k of n beginning at
+// sliceOffset(..., n, k) (k = n gives `bytes`).
 uint32_t sliceCount(uint64_t bytes, uint64_t chunkBytes, uint64_t elemSize, int channels);
 uint64_t sliceOffset(uint64_t bytes, uint64_t elemSize, uint32_t n, uint32_t k);
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "core/run_list.h"
 #include "topology/internal.h"
 
 namespace weft::topo {
@@ -187,17 +188,7 @@ Result<std::vector<int>> parseCpuList(const std::string& text) {
 std::string formatCpuList(std::vector<int> cpus) {
   std::sort(cpus.begin(), cpus.end());
   cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
-  std::string out;
-  for (size_t i = 0; i < cpus.size();) {
-    size_t j = i;
-    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1)
-      ++j;
-    if (!out.empty()) out += ',';
-    out += std::to_string(cpus[i]);
-    if (j > i) out.append("-").append(std::to_string(cpus[j]));
-    i = j + 1;
-  }
-  return out;
+  return runList(cpus);
 }
 
 // ---- What the readers share ----
