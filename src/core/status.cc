@@ -5,6 +5,11 @@
 
 namespace weft {
 
+const std::string& Status::empty() {
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
 std::string vstrprintf(const char* fmt, va_list ap) {
   va_list copy;
   va_copy(copy, ap);

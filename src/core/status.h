@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdarg>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -22,33 +23,53 @@ std::string vstrprintf(const char* fmt, va_list ap);
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(weftResult_t code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(weftResult_t code, std::string message)
+      : code_(code), rep_(std::make_unique<Rep>(Rep{std::move(message), {}})) {}
+  Status(const Status& o)
+      : code_(o.code_), rep_(o.rep_ ? std::make_unique<Rep>(*o.rep_) : nullptr) {}
+  Status& operator=(const Status& o) {
+    if (this != &o) {
+      code_ = o.code_;
+      rep_ = o.rep_ ? std::make_unique<Rep>(*o.rep_) : nullptr;
+    }
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
 
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == weftSuccess; }
   weftResult_t code() const { return code_; }
-  const std::string& message() const { return message_; }
+  const std::string& message() const { return rep_ ? rep_->message : empty(); }
 
   // The original failure when this error only relays one (a peer that died, seen through another
   // rank): what a rank publishes to its peers, so that failures do not nest as they spread. Empty:
   // the message is itself the root cause.
-  const std::string& cause() const { return cause_.empty() ? message_ : cause_; }
+  const std::string& cause() const {
+    return rep_ && !rep_->cause.empty() ? rep_->cause : message();
+  }
   Status withCause(std::string cause) const {
-    Status s = *this;
-    s.cause_ = std::move(cause);
+    Status s(code_, message());
+    s.rep_->cause = std::move(cause);
     return s;
   }
 
   // Prepends context: "while X: <message>".
   Status withContext(const std::string& context) const {
     if (ok()) return *this;
-    return Status(code_, context + ": " + message_).withCause(cause_);
+    return Status(code_, context + ": " + message()).withCause(rep_ ? rep_->cause : std::string());
   }
 
  private:
+  // The text lives behind one pointer, so that an ok Status (every call's common case) costs a
+  // word to build, move and destroy.
+  struct Rep {
+    std::string message;
+    std::string cause;
+  };
+  static const std::string& empty();
   weftResult_t code_ = weftSuccess;
-  std::string message_;
-  std::string cause_;
+  std::unique_ptr<Rep> rep_;
 };
 
 // Builds an error Status with a formatted message.
