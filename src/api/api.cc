@@ -23,7 +23,6 @@ namespace {
 
 // ---- Groups ----
 struct GroupState {
-  int depth = 0;
   std::vector<std::pair<weftComm*, OpCall>> calls;
   // Copies of the queued all-to-all-v calls' arrays: the caller may reuse its own before the group
   // runs. (An inner vector's storage stays put when the outer one grows.)
@@ -32,6 +31,9 @@ struct GroupState {
 };
 // initial-exec: a plain offset from the thread pointer instead of a __tls_get_addr call per access.
 __attribute__((tls_model("initial-exec"))) thread_local GroupState tGroup;
+// The nesting depth of weftGroupStart, apart from the state: a plain integer costs every call one
+// load, where the state (which has constructors) costs a call to the TLS wrapper.
+__attribute__((tls_model("initial-exec"))) thread_local int tGroupDepth = 0;
 constexpr weftRedOp_t kNoOp = weftSum;  // for collectives that do not reduce
 
 Status checkComm(const weftComm* comm) {
@@ -245,12 +247,8 @@ weft::PeerLayout keepLayout(const weft::PeerLayout& v, int nranks, std::vector<s
   return weft::PeerLayout{p, p + n, p + 2 * n, p + 3 * n};
 }
 
-Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
-              weftRequest_t* request) {
-  OpCall call;
-  call.desc = d;
-  call.send = send;
-  call.recv = recv;
+Status submit(weftComm* comm, OpCall& call, weftRequest_t* request) {
+  const CollDesc& d = call.desc;
   if (comm->lastAlgo != nullptr && d == comm->lastDesc) {
     call.algo = comm->lastAlgo;
   } else {
@@ -258,7 +256,7 @@ Status submit(weftComm* comm, const CollDesc& d, const void* send, void* recv,
     comm->lastDesc = d;
     comm->lastAlgo = call.algo;
   }
-  if (tGroup.depth > 0) {
+  if (tGroupDepth > 0) {
     if (request != nullptr)
       return Status(weftInvalidUsage,
                     "non-blocking calls cannot be made inside weftGroupStart/weftGroupEnd");
@@ -292,19 +290,21 @@ weftResult_t collective(weftComm* comm, CollType type, const void* send, void* r
                         const weft::PeerLayout* layout = nullptr) {
   if (request != nullptr) *request = nullptr;
   return weft::guarded(comm, [&]() -> Status {
-    CollDesc d;
+    OpCall call;
     // A C caller may pass any integer in an enum argument: read the bits, not the enum, so that a
     // bad value is reported rather than being undefined behaviour.
     int rawDtype = 0, rawOp = 0;
     std::memcpy(&rawDtype, dtype, sizeof rawDtype);
     std::memcpy(&rawOp, op, sizeof rawOp);
-    Status s =
-        describe(comm, type, send, recv, count, rawDtype, rawOp, root, peer, stream, &d, layout);
+    Status s = describe(comm, type, send, recv, count, rawDtype, rawOp, root, peer, stream,
+                        &call.desc, layout);
     if (!s.ok()) {
-      if (tGroup.depth > 0 && tGroup.firstError.ok()) tGroup.firstError = s;
+      if (tGroupDepth > 0 && tGroup.firstError.ok()) tGroup.firstError = s;
       return s;
     }
-    return submit(comm, d, send, recv, request);
+    call.send = send;
+    call.recv = recv;
+    return submit(comm, call, request);
   });
 }
 
@@ -562,15 +562,15 @@ weftResult_t weftWait(weftRequest_t request) {
 }
 
 weftResult_t weftGroupStart(void) {
-  ++tGroup.depth;
+  ++tGroupDepth;
   return weftSuccess;
 }
 
 weftResult_t weftGroupEnd(void) {
-  if (tGroup.depth == 0)
+  if (tGroupDepth == 0)
     return weft::reportError(
         nullptr, Status(weftInvalidUsage, "weftGroupEnd without a matching weftGroupStart"));
-  if (--tGroup.depth > 0) return weftSuccess;
+  if (--tGroupDepth > 0) return weftSuccess;
   std::vector<std::pair<weftComm*, OpCall>> calls = std::move(tGroup.calls);
   const std::vector<std::vector<size_t>> layouts = std::move(tGroup.layouts);  // calls point here
   Status first = tGroup.firstError;

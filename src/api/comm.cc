@@ -19,9 +19,8 @@ weftComm::~weftComm() {
 void weftComm::describeFor(weft::CollType type, weft::CollDesc* d) const {
   d->rank = rank;
   d->nranks = nranks;
-  weft::PeerMemory* pm = transport->peerMemory();
-  d->peerAccess = pm != nullptr;
-  d->peerAccessNet = pm != nullptr && pm->overNetwork();
+  d->peerAccess = peerAccess;
+  d->peerAccessNet = peerAccessNet;
   d->topo = &layout;
   d->chooser = tuner.chooserFor(type);
 }
@@ -97,6 +96,10 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
   comm->nranks = nranks;
   comm->bootstrap = std::move(bootstrap);
   comm->transport = std::move(transport);
+  if (PeerMemory* pm = comm->transport->peerMemory()) {
+    comm->peerAccess = true;
+    comm->peerAccessNet = pm->overNetwork();
+  }
   comm->tuner = std::move(tuner);
   comm->layout = options.layout.nranks() != 0 ? options.layout : CommLayout::flat(nranks);
   comm->tuner.setInterNode(comm->layout.nnodes() > 1);

@@ -46,6 +46,10 @@ struct weftComm {
   int nranks = 1;
   std::unique_ptr<weft::bootstrap::Bootstrap> bootstrap;
   std::unique_ptr<weft::Transport> transport;
+  // Whether the transport reaches every peer's memory (one-sided steps), and some of it over a
+  // network: fixed with the transport, read by every call's description.
+  bool peerAccess = false;
+  bool peerAccessNet = false;
   std::unique_ptr<weft::Engine> engine;
   weft::Tuner tuner;
   // Where the ranks are: nodes, local ranks, rails (one node when nothing else is known).

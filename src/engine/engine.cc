@@ -77,9 +77,19 @@ void appendKey(std::string* key, const OpCall& c) {
   }
 }
 
+// Whether two calls have the same cache key (appendKey's fields). Not for all-to-all-v, whose key
+// holds the arrays' contents.
+bool sameKey(const OpCall& a, const OpCall& b) {
+  return a.desc.type == b.desc.type && a.desc.count == b.desc.count && a.algo == b.algo &&
+         a.desc.dtype == b.desc.dtype && a.desc.op == b.desc.op &&
+         a.desc.inPlace == b.desc.inPlace && a.desc.root == b.desc.root &&
+         a.desc.peer == b.desc.peer && a.desc.type != CollType::kAllToAllv;
+}
+
 }  // namespace
 
 Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
+  if (lastWasSingle_ && calls.size() == 1 && sameKey(calls[0], lastSingle_)) return last_;
   key_.clear();
   for (const OpCall& c : calls)
     appendKey(&key_, c);
@@ -154,6 +164,7 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
              std::move(parts),
              std::move(window),
              {},
+             {},
              {}};
     if (c.window) {
       c.table.resize(c.window->tableBytes / sizeof(uint64_t));
@@ -163,6 +174,8 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
   }
   lastKey_ = key;
   last_ = &it->second;
+  lastWasSingle_ = calls.size() == 1;
+  if (lastWasSingle_) lastSingle_ = calls[0];
   return last_;
 }
 
@@ -208,7 +221,7 @@ Status Engine::run(std::span<const OpCall> calls) {
 
   args_.plan = plan;
   args_.buffers.assign(calls.size() * kBuffersPerPart, nullptr);
-  args_.parts = cached->parts;
+  args_.parts = cached->parts;  // a view: the cache entry outlives the call
   for (size_t i = 0; i < calls.size(); ++i) {
     args_.buffers[i * kBuffersPerPart + kSendBuf] =
         const_cast<char*>(static_cast<const char*>(calls[i].send));
@@ -229,12 +242,15 @@ Status Engine::run(std::span<const OpCall> calls) {
     args_.buffers.push_back(reinterpret_cast<char*>(cached->table.data()));
     args_.buffers.push_back(cached->peerTables.data());
   }
-  args_.endpoints.resize(plan->peers.size());
-  for (size_t p = 0; p < plan->peers.size(); ++p) {
-    WEFT_ASSIGN_OR_RETURN(Endpoint * ep,
-                          transport_->endpoint(plan->peers[p].rank, plan->peers[p].channel));
-    args_.endpoints[p] = ep;
+  if (cached->endpoints.size() != plan->peers.size()) {
+    std::vector<Endpoint*> eps(plan->peers.size());
+    for (size_t p = 0; p < plan->peers.size(); ++p) {
+      WEFT_ASSIGN_OR_RETURN(eps[p],
+                            transport_->endpoint(plan->peers[p].rank, plan->peers[p].channel));
+    }
+    cached->endpoints = std::move(eps);
   }
+  args_.endpoints = cached->endpoints;
   // One more operation with each peer this call exchanges messages with, over however many of its
   // channels.
   if (pairSeq_.empty()) {

@@ -70,6 +70,9 @@ class Engine {
     std::unique_ptr<WindowLayout> window;
     std::vector<uint64_t> table;  // WindowLayout::tableBytes, 8-byte aligned
     std::vector<char> peerTables;
+    // Per Plan::peers entry, the endpoint: looked up on the plan's first run (a transport keeps
+    // its endpoints for its whole life).
+    std::vector<Endpoint*> endpoints;
   };
   Status fillWindowTable(std::span<const OpCall> calls, Cached* c);
   Result<Cached*> planFor(std::span<const OpCall> calls);
@@ -77,7 +80,10 @@ class Engine {
   std::string lastKey_;
   std::string key_;  // reused, so that a warm call allocates nothing
   Cached* last_ = nullptr;
-  std::vector<Endpoint*> endpoints_;  // per plan peer, rebuilt per call (cheap)
+  // The last plan's call when it ran alone: a repeated single call (a training loop's) is matched
+  // field by field, without building its key.
+  OpCall lastSingle_;
+  bool lastWasSingle_ = false;
   ExecArgs args_;
 };
 

@@ -151,7 +151,8 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   const PlanOp& op = a.plan->ops[id];
   const PartContext& part = a.parts[op.part];
   const uint64_t n = op.bytes;
-  const uint64_t count = n / part.elemSize;
+  // Elements, for the reductions only (a divide the copies need not pay).
+  auto count = [&] { return n / part.elemSize; };
   Endpoint* in = op.recvPeer >= 0 ? a.endpoints[op.recvPeer] : nullptr;
   Endpoint* out = op.sendPeer >= 0 ? a.endpoints[op.sendPeer] : nullptr;
 
@@ -167,13 +168,15 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   size_t transfer = SIZE_MAX;  // the whole transfer this chunk arrived in, if any
   bool inPlace = false;        // ... received straight into op.dst
   if (in != nullptr) {
-    WEFT_ASSIGN_OR_RETURN(inData, laterChunk(a, id, in, &transfer, &inPlace));
+    if (op.chunk > 0 && !transfers_.empty()) {
+      WEFT_ASSIGN_OR_RETURN(inData, laterChunk(a, id, in, &transfer, &inPlace));
+    }
     if (transfer == SIZE_MAX) {
       size_t bytes = 0;
       MsgTag tag;
       inData = in->recvBegin(&bytes, &tag);
       if (inData == nullptr) return Outcome::kNotReady;
-      WEFT_TRY(checkTag(a, op, bytes, tag));
+      if (!tagMatches(a, op, bytes, tag)) WEFT_TRY(checkTag(a, op, bytes, tag));
       Endpoint::DirectInfo di;
       if (in->directInfo(&di)) {
         WEFT_ASSIGN_OR_RETURN(inData, receiveDirect(a, id, in, di, &transfer, &inPlace));
@@ -203,9 +206,13 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
 
   switch (op.kind) {
     case StepKind::kSend: {
-      bool direct = false;
-      WEFT_ASSIGN_OR_RETURN(Outcome o, sendDirect(a, id, out, outTag, &direct));
-      if (direct) return o;
+      // A message below the transport's whole-transfer size, with no transfer in flight, always
+      // goes through its slot.
+      if (!transfers_.empty() || op.msgBytes >= out->directThreshold()) {
+        bool direct = false;
+        WEFT_ASSIGN_OR_RETURN(Outcome o, sendDirect(a, id, out, outTag, &direct));
+        if (direct) return o;
+      }
       copyBytes(outData, at(a, op.src), n);
       break;
     }
@@ -214,16 +221,16 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kRecvReduce:
-      if (count > 0) part.reduce(at(a, op.dst), at(a, op.src), inData, count);
+      if (n > 0) part.reduce(at(a, op.dst), at(a, op.src), inData, count());
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kRecvReduceSend:
-      if (count > 0) part.reduce(outData, at(a, op.src), inData, count);
+      if (n > 0) part.reduce(outData, at(a, op.src), inData, count());
       if (op.finalize) finalizeInto(part, outData, n);
       break;
     case StepKind::kRecvReduceCopySend:
       // Reduce into the outgoing slot (it stays in cache for the peer), then copy it to the output.
-      if (count > 0) part.reduce(outData, at(a, op.src), inData, count);
+      if (n > 0) part.reduce(outData, at(a, op.src), inData, count());
       if (op.finalize) finalizeInto(part, outData, n);
       copyOut(part, op.dst, at(a, op.dst), outData, n);
       break;
@@ -236,7 +243,7 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kReduce:
-      if (count > 0) part.reduce(at(a, op.dst), at(a, op.dst), at(a, op.src), count);
+      if (n > 0) part.reduce(at(a, op.dst), at(a, op.dst), at(a, op.src), count());
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kGet:

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,8 @@ struct WaitPolicy {
 struct ExecArgs {
   const Plan* plan = nullptr;
   std::vector<char*> buffers;  // base address per BufferId
-  std::vector<PartContext> parts;
-  std::vector<Endpoint*> endpoints;  // per Plan::peers entry
+  std::span<const PartContext> parts;
+  std::span<Endpoint* const> endpoints;  // per Plan::peers entry
   Transport* transport = nullptr;
   // One-sided plans: where the window tables are and how to reach peers' memory.
   const WindowLayout* window = nullptr;
@@ -77,6 +78,12 @@ class Executor {
   // whole transfer it is part of has.
   enum class Outcome { kNotReady, kDone, kDeferred };
   Result<Outcome> runOp(const ExecArgs& a, uint32_t id);
+  // Whether an arrived message is the one op expects; checkTag says how it is not.
+  static bool tagMatches(const ExecArgs& a, const PlanOp& op, size_t bytes, const MsgTag& tag) {
+    return tag.opSeq == a.peerSeq[static_cast<size_t>(op.recvPeer)] && tag.index == op.recvIndex &&
+           tag.signature == a.parts[op.part].signature &&
+           tag.msgBytes == msgBytesTag(op.msgBytes) && bytes == op.bytes;
+  }
   Status checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes, const MsgTag& tag) const;
   void complete(const ExecArgs& a, uint32_t id);
   Result<bool> pass(const ExecArgs& a);

@@ -3,6 +3,9 @@
 #include <dlfcn.h>
 
 namespace weft {
+
+std::atomic<bool> gNoDeviceRuntime{false};
+
 namespace {
 
 // cudaPointerAttributes as of CUDA 10+: {enum cudaMemoryType type; int device; void* devicePointer;
@@ -30,7 +33,10 @@ const CudaRuntime& cuda() {
     void* h = dlopen("libcudart.so", RTLD_NOW | RTLD_NOLOAD);
     if (h == nullptr) h = dlopen("libcudart.so.12", RTLD_NOW | RTLD_NOLOAD);
     if (h == nullptr) h = dlopen("libcudart.so.13", RTLD_NOW | RTLD_NOLOAD);
-    if (h == nullptr) return r;
+    if (h == nullptr) {
+      gNoDeviceRuntime.store(true, std::memory_order_relaxed);
+      return r;
+    }
     r.getAttributes =
         reinterpret_cast<CudaPointerGetAttributesFn>(dlsym(h, "cudaPointerGetAttributes"));
     r.getLastError = reinterpret_cast<CudaGetLastErrorFn>(dlsym(h, "cudaGetLastError"));
@@ -53,8 +59,7 @@ const char* memKindName(MemKind kind) {
   return "?";
 }
 
-MemKind detectMemKind(const void* ptr) {
-  if (ptr == nullptr) return MemKind::kHost;
+MemKind detectMemKindSlow(const void* ptr) {
   const CudaRuntime& rt = cuda();
   if (rt.getAttributes != nullptr) {
     CudaPointerAttributes attr{};

@@ -5,12 +5,23 @@
 // instead of being read as host memory.
 #pragma once
 
+#include <atomic>
+
 namespace weft {
 
 enum class MemKind { kHost, kCuda, kAscend };
 
 const char* memKindName(MemKind kind);
+
+// Set once the first lookup found no device runtime loaded in the process: every pointer is then
+// host memory, and a call's check costs one load.
+extern std::atomic<bool> gNoDeviceRuntime;
+MemKind detectMemKindSlow(const void* ptr);
+
 // Host unless a loaded device runtime claims the pointer.
-MemKind detectMemKind(const void* ptr);
+inline MemKind detectMemKind(const void* ptr) {
+  if (ptr == nullptr || gNoDeviceRuntime.load(std::memory_order_relaxed)) return MemKind::kHost;
+  return detectMemKindSlow(ptr);
+}
 
 }  // namespace weft
