@@ -249,7 +249,9 @@ weft::PeerLayout keepLayout(const weft::PeerLayout& v, int nranks, std::vector<s
 
 Status submit(weftComm* comm, OpCall& call, weftRequest_t* request) {
   const CollDesc& d = call.desc;
-  if (comm->lastAlgo != nullptr && d == comm->lastDesc) {
+  const bool repeated =
+      d.type == CollType::kAllToAllv ? d == comm->lastDesc : weft::sameShape(d, comm->lastDesc);
+  if (comm->lastAlgo != nullptr && repeated) {
     call.algo = comm->lastAlgo;
   } else {
     WEFT_ASSIGN_OR_RETURN(call.algo, comm->tuner.choose(d));
@@ -284,10 +286,13 @@ Status submit(weftComm* comm, OpCall& call, weftRequest_t* request) {
   return weft::commExecute(comm, std::span<const OpCall>(&call, 1));
 }
 
-weftResult_t collective(weftComm* comm, CollType type, const void* send, void* recv, size_t count,
-                        const weftDataType_t* dtype, const weftRedOp_t* op, int root, int peer,
-                        weftStream_t stream, weftRequest_t* request,
-                        const weft::PeerLayout* layout = nullptr) {
+// Out of line, once: the entry points only pass their arguments on.
+__attribute__((noinline)) weftResult_t collective(weftComm* comm, CollType type, const void* send,
+                                                  void* recv, size_t count,
+                                                  const weftDataType_t* dtype,
+                                                  const weftRedOp_t* op, int root, int peer,
+                                                  weftStream_t stream, weftRequest_t* request,
+                                                  const weft::PeerLayout* layout = nullptr) {
   if (request != nullptr) *request = nullptr;
   return weft::guarded(comm, [&]() -> Status {
     OpCall call;

@@ -123,7 +123,7 @@ weftResult_t reportError(weftComm* comm, const Status& status);
 // Runs the body of a C entry point: records its error (weftGetLastError) and turns a C++ exception
 // (allocation failure, a bug) into an error code instead of letting it cross the C ABI.
 template <typename F>
-weftResult_t guarded(weftComm* comm, F&& body) {
+inline __attribute__((always_inline)) weftResult_t guarded(weftComm* comm, F&& body) {
   try {
     return reportError(comm, body());
   } catch (const std::bad_alloc&) {

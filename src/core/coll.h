@@ -96,4 +96,13 @@ struct CollDesc {
   bool operator==(const CollDesc&) const = default;
 };
 
+// Whether two calls of one communicator have the same shape: the fields that vary from call to
+// call and that the tuner and the schedules read (the rest, rank, size and layout, belong to the
+// communicator). All-to-all-v calls never match: their arrays are compared elsewhere.
+inline bool sameShape(const CollDesc& a, const CollDesc& b) {
+  return a.type == b.type && a.count == b.count && a.dtype == b.dtype && a.op == b.op &&
+         a.inPlace == b.inPlace && a.root == b.root && a.peer == b.peer &&
+         a.type != CollType::kAllToAllv;
+}
+
 }  // namespace weft

@@ -77,13 +77,10 @@ void appendKey(std::string* key, const OpCall& c) {
   }
 }
 
-// Whether two calls have the same cache key (appendKey's fields). Not for all-to-all-v, whose key
-// holds the arrays' contents.
+// Whether two calls have the same cache key (appendKey's fields). Never for all-to-all-v, whose
+// key holds the arrays' contents.
 bool sameKey(const OpCall& a, const OpCall& b) {
-  return a.desc.type == b.desc.type && a.desc.count == b.desc.count && a.algo == b.algo &&
-         a.desc.dtype == b.desc.dtype && a.desc.op == b.desc.op &&
-         a.desc.inPlace == b.desc.inPlace && a.desc.root == b.desc.root &&
-         a.desc.peer == b.desc.peer && a.desc.type != CollType::kAllToAllv;
+  return a.algo == b.algo && sameShape(a.desc, b.desc);
 }
 
 }  // namespace
@@ -220,7 +217,9 @@ Status Engine::run(std::span<const OpCall> calls) {
   WEFT_ASSIGN_OR_RETURN(char* scratch, scratch_.get(plan->scratchBytes));
 
   args_.plan = plan;
-  args_.buffers.assign(calls.size() * kBuffersPerPart, nullptr);
+  // Every part's three buffers, then (one-sided plans) the two window tables.
+  const size_t nbuf = calls.size() * kBuffersPerPart + (cached->window ? 2 : 0);
+  if (args_.buffers.size() != nbuf) args_.buffers.resize(nbuf);
   args_.parts = cached->parts;  // a view: the cache entry outlives the call
   for (size_t i = 0; i < calls.size(); ++i) {
     args_.buffers[i * kBuffersPerPart + kSendBuf] =
@@ -239,8 +238,8 @@ Status Engine::run(std::span<const OpCall> calls) {
   } endCall{args_.peerMemory};
   if (cached->window) {
     WEFT_TRY(fillWindowTable(calls, cached));
-    args_.buffers.push_back(reinterpret_cast<char*>(cached->table.data()));
-    args_.buffers.push_back(cached->peerTables.data());
+    args_.buffers[nbuf - 2] = reinterpret_cast<char*>(cached->table.data());
+    args_.buffers[nbuf - 1] = cached->peerTables.data();
   }
   if (cached->endpoints.size() != plan->peers.size()) {
     std::vector<Endpoint*> eps(plan->peers.size());
@@ -257,7 +256,7 @@ Status Engine::run(std::span<const OpCall> calls) {
     pairSeq_.assign(static_cast<size_t>(nranks_), 0);
     pairStamp_.assign(static_cast<size_t>(nranks_), 0);
   }
-  args_.peerSeq.resize(plan->peers.size());
+  if (args_.peerSeq.size() != plan->peers.size()) args_.peerSeq.resize(plan->peers.size());
   for (size_t p = 0; p < plan->peers.size(); ++p) {
     const auto r = static_cast<size_t>(plan->peers[p].rank);
     if (pairStamp_[r] != seq) {

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "core/log.h"
 
@@ -37,6 +38,12 @@ Status stoppedBy(const ExecArgs& a, const Status& peers) {
   return Status(peers.code(), strprintf("rank %d: %s (operation #%u) stopped: %s", a.rank,
                                         a.what().c_str(), a.opSeq, peers.message().c_str()))
       .withCause(peers.cause());
+}
+
+// v = from, for the small arrays every call starts with: a size check and a copy once warm.
+inline void loadFrom(std::vector<uint32_t>* v, const std::vector<uint32_t>& from) {
+  if (v->size() != from.size()) v->resize(from.size());
+  if (!from.empty()) std::memcpy(v->data(), from.data(), from.size() * sizeof(uint32_t));
 }
 
 inline void finalizeInto(const PartContext& p, void* data, uint64_t bytes) {
@@ -541,12 +548,15 @@ std::string Executor::describeWait(const ExecArgs& a) const {
 Status Executor::run(const ExecArgs& a) {
   const Plan& plan = *a.plan;
   const size_t nops = plan.ops.size();
-  deps_.assign(plan.initialDeps.begin(), plan.initialDeps.end());
-  sendHead_.assign(plan.peers.size(), 0);
-  recvHead_.assign(plan.peers.size(), 0);
-  ready_.assign(plan.initialReady.begin(), plan.initialReady.end());
+  loadFrom(&deps_, plan.initialDeps);
+  const size_t npeers = plan.peers.size();
+  if (heads_.size() != 2 * npeers) heads_.resize(2 * npeers);
+  if (npeers > 0) std::memset(heads_.data(), 0, 2 * npeers * sizeof(uint32_t));
+  sendHead_ = heads_.data();
+  recvHead_ = heads_.data() + npeers;
+  loadFrom(&ready_, plan.initialReady);
   remaining_ = nops;
-  dropTransfers();
+  if (!transfers_.empty()) dropTransfers();
   if (a.window != nullptr) {
     const size_t entries = a.window->peers.size() * (a.window->tableBytes / a.window->entryBytes);
     windowPtr_.assign(entries, nullptr);

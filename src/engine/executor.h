@@ -130,7 +130,10 @@ class Executor {
   void dropTransfers();
 
   std::vector<uint32_t> deps_;
-  std::vector<uint32_t> sendHead_, recvHead_;
+  // Per Plan::peers entry, the next send and the next receive of its queues (both in heads_).
+  std::vector<uint32_t> heads_;
+  uint32_t* sendHead_ = nullptr;
+  uint32_t* recvHead_ = nullptr;
   std::vector<uint32_t> ready_;
   size_t remaining_ = 0;
   std::vector<char*> windowPtr_;  // per (peer slot, buffer): the peer's buffer mapped, or nullptr
