@@ -156,13 +156,18 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
       p.streamOutput = d.recvBufBytes() >= kStreamOutputBytes && !d.inPlace;
       p.perPeerCounts = d.type == CollType::kAllToAllv;
     }
+    std::vector<Endpoint*> endpoints(plan.peers.size());
+    for (size_t p = 0; p < plan.peers.size(); ++p) {
+      WEFT_ASSIGN_OR_RETURN(endpoints[p],
+                            transport_->endpoint(plan.peers[p].rank, plan.peers[p].channel));
+    }
     Cached c{std::make_unique<Plan>(std::move(plan)),
              std::move(offsets),
              std::move(parts),
              std::move(window),
              {},
              {},
-             {}};
+             std::move(endpoints)};
     if (c.window) {
       c.table.resize(c.window->tableBytes / sizeof(uint64_t));
       c.peerTables.resize(c.window->peers.size() * c.window->tableBytes);
@@ -240,14 +245,6 @@ Status Engine::run(std::span<const OpCall> calls) {
     WEFT_TRY(fillWindowTable(calls, cached));
     args_.buffers[nbuf - 2] = reinterpret_cast<char*>(cached->table.data());
     args_.buffers[nbuf - 1] = cached->peerTables.data();
-  }
-  if (cached->endpoints.size() != plan->peers.size()) {
-    std::vector<Endpoint*> eps(plan->peers.size());
-    for (size_t p = 0; p < plan->peers.size(); ++p) {
-      WEFT_ASSIGN_OR_RETURN(eps[p],
-                            transport_->endpoint(plan->peers[p].rank, plan->peers[p].channel));
-    }
-    cached->endpoints = std::move(eps);
   }
   args_.endpoints = cached->endpoints;
   // One more operation with each peer this call exchanges messages with, over however many of its

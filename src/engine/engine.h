@@ -70,7 +70,7 @@ class Engine {
     std::unique_ptr<WindowLayout> window;
     std::vector<uint64_t> table;  // WindowLayout::tableBytes, 8-byte aligned
     std::vector<char> peerTables;
-    // Per Plan::peers entry, the endpoint: looked up on the plan's first run (a transport keeps
+    // Per Plan::peers entry, the endpoint: looked up when the plan is built (a transport keeps
     // its endpoints for its whole life).
     std::vector<Endpoint*> endpoints;
   };

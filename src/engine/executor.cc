@@ -271,13 +271,12 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
   return Outcome::kDone;
 }
 
-// A receiving op whose slice arrives as a whole transfer announced by its first chunk: the chunk's
-// bytes once the transfer is done (nullptr meanwhile), with *transfer set; *transfer stays SIZE_MAX
-// for an op that has a message of its own.
+// A later chunk (op.chunk > 0) of a receiving op whose slice arrives as a whole transfer announced
+// by its first chunk: the chunk's bytes once the transfer is done (nullptr meanwhile), with
+// *transfer set; *transfer stays SIZE_MAX for a chunk that has a message of its own.
 Result<const char*> Executor::laterChunk(const ExecArgs& a, uint32_t id, Endpoint* in,
                                          size_t* transfer, bool* inPlace) {
   const PlanOp& op = a.plan->ops[id];
-  if (op.chunk == 0) return static_cast<const char*>(nullptr);
   const size_t ti = findTransfer(false, op.recvPeer, op.slice);
   if (ti == SIZE_MAX) return static_cast<const char*>(nullptr);
   return arrived(a, op, in, ti, transfer, inPlace);
