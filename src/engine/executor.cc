@@ -246,7 +246,7 @@ Result<Executor::Outcome> Executor::runOp(const ExecArgs& a, uint32_t id) {
       copyOut(part, op.dst, at(a, op.dst), inData, n);
       break;
     case StepKind::kCopy:
-      if (at(a, op.dst) != at(a, op.src)) copyBytes(at(a, op.dst), at(a, op.src), n);
+      if (at(a, op.dst) != at(a, op.src)) copyOut(part, op.dst, at(a, op.dst), at(a, op.src), n);
       if (op.finalize) finalizeInto(part, at(a, op.dst), n);
       break;
     case StepKind::kReduce:
