@@ -39,14 +39,15 @@ Engine::Engine(int rank, int nranks, Transport* transport, uint64_t chunkBytes, 
 
 namespace {
 
-// Out-of-place calls write their output with streaming stores once the buffers of all the ranks
-// (every rank's input and output) no longer fit a typical last-level cache. Below that a benchmark
-// loop, or a trainer that reads its result at once, finds the plainly stored lines still cached;
-// above it they are written back anyway, and streaming stores save each line's read for ownership.
-// Measured on 2 ranks (docs/performance.md): plain stores win with 32 MiB of buffers in all,
-// streaming with 48 MiB. In place, the output lines were just read as input and sit in cache: plain
-// stores win there at every size.
-constexpr uint64_t kStreamFootprintBytes = 32u << 20;
+// Out-of-place calls write their output with streaming stores once what all the ranks touch (every
+// rank's input, output and staging slots) no longer fits the caches: on this machine class 32 MiB
+// of last-level cache plus 1 MiB of L2 per core. Below that a benchmark loop, or a trainer that
+// reads its result at once, finds the plainly stored lines still cached; above it they are written
+// back anyway, and streaming stores save each line's read for ownership. Measured (docs/
+// performance.md): on 2 ranks plain stores win with 34 MiB in all and streaming with 50; on 4
+// ranks plain with 32 and streaming with 44. In place, the output lines were just read as input
+// and sit in cache: plain stores win there at every size.
+constexpr uint64_t kCacheBytes = 34u << 20;
 
 // The cache key: everything a schedule depends on, per call, as raw bytes.
 void appendKey(std::string* key, const OpCall& c) {
@@ -157,9 +158,10 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
       p.elemSize = d.elemSize;
       p.signature = d.signature();
       p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
-      p.streamOutput =
-          !d.inPlace && (d.sendBufBytes() + d.recvBufBytes()) * static_cast<uint64_t>(nranks_) >
-                            kStreamFootprintBytes;
+      const uint64_t footprint =
+          (d.sendBufBytes() + d.recvBufBytes() + transport_->stagingBytes()) *
+          static_cast<uint64_t>(nranks_);
+      p.streamOutput = !d.inPlace && footprint > kCacheBytes;
       p.perPeerCounts = d.type == CollType::kAllToAllv;
     }
     std::vector<Endpoint*> endpoints(plan.peers.size());

@@ -212,6 +212,10 @@ class Transport {
   virtual void poison(const Status& why) = 0;
   // Access to peers' memory, or nullptr where this transport has none. The same on every rank.
   virtual PeerMemory* peerMemory() { return nullptr; }
+  // Bytes of memory this rank's outgoing messages are staged through on this host (slots in
+  // shared memory, over all peers and channels): they share the caches with the users' buffers,
+  // and the engine counts them in a call's footprint. 0 where messages go straight to the wire.
+  virtual uint64_t stagingBytes() const { return 0; }
   // Appends one record per underlying transport.
   virtual void stats(std::vector<TransportStats>* out) = 0;
 };

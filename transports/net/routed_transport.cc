@@ -87,6 +87,7 @@ class RoutedTransport final : public Transport {
   // One-sided algorithms need every peer's memory: this host's through the local transport, other
   // hosts' through the network plugin's RMA.
   PeerMemory* peerMemory() override { return peerMemory_.get(); }
+  uint64_t stagingBytes() const override { return local_->stagingBytes(); }
   void stats(std::vector<TransportStats>* out) override {
     local_->stats(out);
     remote_->stats(out);

@@ -103,6 +103,10 @@ class ShmTransport final : public Transport {
   void finishWait() override { fifo::finishSleep(&header(rank_)->bell); }
 
   PeerMemory* peerMemory() override { return peerMemory_.get(); }
+  uint64_t stagingBytes() const override {
+    return static_cast<uint64_t>(nranks_ - 1) * static_cast<uint64_t>(cfg_.channels) *
+           static_cast<uint64_t>(cfg_.nslots) * cfg_.slotBytes;
+  }
 
   void stats(std::vector<TransportStats>* out) override {
     out->push_back(fifo::endpointStats("shm", cfg_.dir, endpoints_, rank_, cfg_.channels));
