@@ -1,5 +1,7 @@
 #include "api/comm.h"
 
+#include <chrono>
+
 #include "bootstrap/bootstrap.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -26,6 +28,21 @@ void weftComm::describeFor(weft::CollType type, weft::CollDesc* d) const {
 }
 
 namespace weft {
+
+void ExecLock::lockSlow() {
+  for (int i = 0;; ++i) {
+    if (!held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire))
+      return;
+    if (i < 64) {
+      continue;
+    } else if (i < 1024) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+}
+
 namespace {
 
 __attribute__((tls_model("initial-exec"))) thread_local std::string tLastError;
@@ -39,7 +56,7 @@ void poisonComm(weftComm* comm, const Status& s) {
 }
 
 Status runNow(weftComm* comm, std::span<const OpCall> calls) {
-  std::lock_guard<std::mutex> lock(comm->execMu);
+  std::lock_guard<ExecLock> lock(comm->execMu);
   if (comm->asyncError.load() != weftSuccess) {
     std::lock_guard<std::mutex> elock(comm->errorMu);
     return Status(static_cast<weftResult_t>(comm->asyncError.load()),

@@ -95,7 +95,7 @@ weftResult_t weftCommTransportStats(weftComm_t comm, weftTransportStats_t* stats
       return errorStatus(weftInvalidArgument, "stats is NULL but *count is %d", *count);
     std::vector<weft::TransportStats> all;
     {
-      std::lock_guard<std::mutex> lock(comm->execMu);
+      std::lock_guard<weft::ExecLock> lock(comm->execMu);
       comm->transport->stats(&all);
     }
     for (size_t i = 0; i < all.size() && static_cast<int>(i) < *count; ++i) {
