@@ -14,23 +14,31 @@ struct LevelCost {
   double alphaUs = 0.5;          // one message hand-off
   double betaUsPerByte = 1e-4;   // a byte copied through a message slot (~10 GB/s)
   double gammaUsPerByte = 5e-5;  // a byte reduced (~20 GB/s)
-  // A byte copied straight from a peer's memory. The default is what process_vm_readv reaches on
-  // the 2-core VMs weft is developed on (~3 GB/s), so that one-sided algorithms are chosen only
-  // where they pay with ordinary buffers; mapped weftMemAlloc memory is several times faster, which
-  // a tuning file or WEFT_ALGO can say.
+  // A byte copied straight from a peer's memory that is not mapped here. The default is what
+  // process_vm_readv reaches on the 2-core VMs weft is developed on (~3 GB/s), so that one-sided
+  // algorithms are chosen only where they pay with ordinary buffers.
   double copyUsPerByte = 3e-4;
   double syncUs = 1.0;  // one barrier-like synchronisation of the ranks involved
   // What one more message costs where several go out together without waiting on each other
   // (posting it and taking it at the other end), beyond the hand-off they share.
   double msgUs = 0.1;
+  // A byte a one-sided step loads or stores straight in a peer's mapped memory: a call whose
+  // buffers are registered weftMemAlloc memory on every rank (CollDesc::mapped). The default is
+  // memcpy of cache-resident data on those VMs (~29 GB/s).
+  double mappedCopyUsPerByte = 3.5e-5;
 };
+
+// What a one-sided step pays per byte it moves from or to a peer.
+inline double peerCopyUsPerByte(bool mapped, const LevelCost& c) {
+  return mapped ? c.mappedCopyUsPerByte : c.copyUsPerByte;
+}
 
 struct CostModel {
   LevelCost intra;  // ranks on one node
   // Ranks on different nodes. The defaults are TCP between network namespaces of the development
   // VMs (~10 us a hand-off, ~2 GB/s, a send system call and the peer's poll per further message);
   // weft-tune measures real links.
-  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 5.0};
+  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 5.0, 5e-4};
 };
 
 inline double log2Ceil(int p) {

@@ -604,7 +604,7 @@ struct Row {
   int root;
   double time_us[2], algbw[2], busbw[2];
   int64_t wrong[2];        // -1: not checked
-  const char* algo = "-";  // the tuner's choice for the out-of-place call (weftCommGetAlgorithm)
+  const char* algo = "-";  // the tuner's choice for the out-of-place call (weftCommGetAlgorithmFor)
 };
 
 struct Buffer {
@@ -933,11 +933,20 @@ int Runner::Run() {
                     std::to_string(s.bytes);
         watchdog_.Arm(row_name_);
         Row row{s.bytes, s.paramcount, t->name, op->name, root, {}, {}, {}, {-1, -1}};
-        // The algorithm the tuner picks for this row; "-" where it cannot say (all-to-all-v).
+        // The algorithm the tuner picks for this row's out-of-place call, on its buffers (with -R 1
+        // they are registered, which can change the choice); "-" where it cannot say
+        // (all-to-all-v).
         const char* algo = nullptr;
-        if (weftCommGetAlgorithm(comm_, d_.name, s.paramcount, t->type, op->op, &algo) ==
-            weftSuccess)
-          row.algo = algo;
+        {
+          const void* send = nullptr;
+          void* recv = nullptr;
+          char* region = nullptr;
+          size_t region_bytes = 0;
+          Pointers(false, 0, s, t->size, &send, &recv, &region, &region_bytes);
+          if (weftCommGetAlgorithmFor(comm_, d_.name, send, recv, s.paramcount, t->type, op->op,
+                                      &algo) == weftSuccess)
+            row.algo = algo;
+        }
         int64_t wrong[2] = {0, 0};
         for (int p = 0; p < 2; ++p) {
           const bool in_place = p == 1;

@@ -2,9 +2,10 @@
 //
 //   weft-info [--json] [--version] [--params] [--algorithms] [--model] [--topology]
 //   weft-info [--json] --explain COLLECTIVE BYTES [--nodes LAYOUT | --nranks N] [--dtype TYPE]
-//                      [--op OP] [--in-place] [--no-peer-access]
+//                      [--op OP] [--in-place] [--no-peer-access] [--registered]
 //   weft-info [--json] --table [--nodes LAYOUT | --nranks N] [--dtype TYPE] [--op OP]
 //                      [--collectives A,B,...] [--sizes LO-HI] [--in-place] [--no-peer-access]
+//                      [--registered]
 //   weftrun -n N weft-info [--json] --comm [--dtype TYPE] [--op OP] [--collectives A,B,...]
 //                                         [--sizes LO-HI]
 //
@@ -379,6 +380,7 @@ struct CallArgs {
   bool nodesGiven = false;
   bool inPlace = false;
   bool peerAccess = true;
+  bool registered = false;         // buffers registered weftMemAlloc memory on every rank
   std::string collectives, sizes;  // --table
 };
 
@@ -469,6 +471,7 @@ weft::Status callOptions(const CallArgs& a, weft::CollDesc* d) {
     return weft::Status(weftInvalidArgument, "unknown reduction op \"" + a.op + "\"");
   d->elemSize = weft::dtypeSize(d->dtype);
   d->inPlace = a.inPlace;
+  d->mapped = a.registered;
   return weft::Status::Ok();
 }
 
@@ -487,6 +490,9 @@ weft::CollDesc callOf(weft::CollType type, uint64_t count, const weft::CollDesc&
   if (d.type == weft::CollType::kSend || d.type == weft::CollType::kRecv) d.peer = 1 % d.nranks;
   d.peerAccess = shape.peerAccess;
   d.peerAccessNet = shape.peerAccessNet;
+  // As the API flags a call: registered buffers that the peers can map.
+  d.mapped = base.mapped && shape.peerAccess && d.type != weft::CollType::kAllToAllv &&
+             d.type != weft::CollType::kSend && d.type != weft::CollType::kRecv;
   d.topo = shape.layout;
   d.chooser = shape.tuner.chooserFor(type);
   return d;
@@ -576,6 +582,7 @@ int explain(Context& ctx, const CallArgs& a, bool json) {
   if (shape.layout != nullptr) layoutJson(j, *shape.layout);
   j.key("in_place").value(d.inPlace);
   j.key("peer_access").value(d.peerAccess);
+  j.key("registered").value(d.mapped);
   j.key("level").value(ex.interNode ? "inter" : "intra");
   j.key("model").value(ex.modelSource);
   j.key("rule").value(ex.ruleText());
@@ -696,10 +703,11 @@ std::string shapeText(const Shape& shape) {
 
 void tableText(const Shape& shape, const weft::CollDesc& base, const Table& t) {
   std::printf(
-      "Tuner's choice and estimate (us) per collective and size: %s, %s, op %s%s%s: "
+      "Tuner's choice and estimate (us) per collective and size: %s, %s, op %s%s%s%s: "
       "%s costs (%s)\n",
       shapeText(shape).c_str(), weft::dtypeName(base.dtype), weft::opName(base.op),
       base.inPlace ? ", in place" : "", shape.peerAccess ? ", peers' memory reachable" : "",
+      base.mapped && shape.peerAccess ? ", registered buffers" : "",
       t.interNode ? "inter-node" : "intra-node", t.model.c_str());
   // Each column: the algorithm's name left-aligned, its estimate right-aligned.
   const size_t ncolls = t.colls.size();
@@ -748,6 +756,7 @@ void tableJson(Json& j, const Shape& shape, const weft::CollDesc& base, const Ta
   j.key("op").value(weft::opName(base.op));
   j.key("in_place").value(base.inPlace);
   j.key("peer_access").value(shape.peerAccess);
+  j.key("registered").value(base.mapped && shape.peerAccess);
   j.key("level").value(t.interNode ? "inter" : "intra");
   j.key("model").value(t.model);
   j.key("choices").beginArray();
@@ -1029,11 +1038,11 @@ void usage(FILE* f) {
       f,
       "usage: weft-info [--json] [SECTION...]\n"
       "       weft-info [--json] --explain COLLECTIVE BYTES [--nodes LAYOUT | --nranks N]\n"
-      "                 [--dtype TYPE] [--op OP] [--in-place] [--no-peer-access]\n"
+      "                 [--dtype TYPE] [--op OP] [--in-place] [--no-peer-access] [--registered]\n"
       "       weft-info [--json] --table [--nodes LAYOUT | --nranks N] [--dtype TYPE] "
       "[--op OP]\n"
       "                 [--collectives A,B,...] [--sizes LO-HI] [--in-place] "
-      "[--no-peer-access]\n"
+      "[--no-peer-access] [--registered]\n"
       "       weftrun -n N weft-info [--json] --comm [--dtype TYPE] [--op OP]\n"
       "                 [--collectives A,B,...] [--sizes LO-HI]\n"
       "\nSections (all of them when none is named):\n");
@@ -1049,6 +1058,8 @@ void usage(FILE* f) {
       "  --nodes LAYOUT  the ranks' nodes: NxL (N nodes of L ranks, e.g. 2x4) or per-node "
       "counts\n                 joined by '+' (3+2+4); sets the rank count, and ranks on several "
       "nodes\n                 cannot read each other's memory\n"
+      "  --registered    the call's buffers are registered weftMemAlloc memory on every rank:\n"
+      "                 one-sided steps move bytes in mapped memory (mapped_copy_us_per_byte)\n"
       "\n--table prints the tuner's choice and its estimate (us) for every collective and "
       "size.\n"
       "  --collectives A,B,...  default allreduce,allgather,reducescatter,broadcast,reduce,"
@@ -1119,6 +1130,8 @@ int main(int argc, char** argv) {
       ea.inPlace = true;
     } else if (arg == "--no-peer-access") {
       ea.peerAccess = false;
+    } else if (arg == "--registered") {
+      ea.registered = true;
     } else {
       const Section* found = nullptr;
       for (const Section& s : kSections)

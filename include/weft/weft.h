@@ -128,6 +128,14 @@ WEFT_API weftResult_t weftCommUserRank(const weftComm_t comm, int* rank);
 WEFT_API weftResult_t weftCommGetAlgorithm(weftComm_t comm, const char* collective, size_t count,
                                            weftDataType_t datatype, weftRedOp_t op,
                                            const char** name);
+/* As weftCommGetAlgorithm, for the call on these buffers: where every buffer it uses is registered
+ * weftMemAlloc memory (weftCommRegister), one-sided steps move bytes straight in the peers'
+ * mapped buffers and the choice may differ. sendbuff and recvbuff are the call's own (out of
+ * place); NULL where this rank does not use one. */
+WEFT_API weftResult_t weftCommGetAlgorithmFor(weftComm_t comm, const char* collective,
+                                              const void* sendbuff, const void* recvbuff,
+                                              size_t count, weftDataType_t datatype, weftRedOp_t op,
+                                              const char** name);
 
 /* What one transport has carried for this rank since the communicator was created: a
  * communicator whose ranks span hosts has one record for shared memory and one for the network
@@ -264,8 +272,11 @@ WEFT_API weftResult_t weftWait(weftRequest_t request);
 WEFT_API weftResult_t weftMemAlloc(void** ptr, size_t size);
 WEFT_API weftResult_t weftMemFree(void* ptr);
 /* Registers [buff, buff+size) with the communicator for later calls (NCCL's ncclCommRegister).
- * Buffers from weftMemAlloc are reached by peers directly whether or not they are registered;
- * registering checks the range and records it, for code written against NCCL. weftCommDestroy
+ * Buffers from weftMemAlloc are reached by peers directly whether or not they are registered. A
+ * call whose buffers all lie in registered weftMemAlloc memory is priced as such by the tuner:
+ * one-sided algorithms, which load and store straight in the peers' buffers, from mid sizes on
+ * (weftCommGetAlgorithmFor says which). As with NCCL, register a call's buffers on every rank or on
+ * none: a call registered on some ranks only fails with weftInvalidUsage. weftCommDestroy
  * releases registrations still held. */
 WEFT_API weftResult_t weftCommRegister(const weftComm_t comm, void* buff, size_t size,
                                        void** handle);

@@ -224,14 +224,13 @@ Status describe(weftComm* comm, CollType type, const void* send, void* recv, siz
       d->inPlace = send != nullptr && send == recv;
       break;
   }
-  const bool sendUsed = type != CollType::kRecv &&
-                        !(type == CollType::kBroadcast && comm->rank != root) &&
-                        !(type == CollType::kScatter && comm->rank != root);
-  const bool recvUsed = type != CollType::kSend &&
-                        !(type == CollType::kReduce && comm->rank != root) &&
-                        !(type == CollType::kGather && comm->rank != root);
+  const bool sendUsed = weft::sendBufferUsed(type, comm->rank, root);
+  const bool recvUsed = weft::recvBufferUsed(type, comm->rank, root);
   if (sendUsed) WEFT_TRY(checkBuffer(send, sendBytes, "sendbuff", *d));
   if (recvUsed) WEFT_TRY(checkBuffer(recv, recvBytes, "recvbuff", *d));
+  if (type != CollType::kAllToAllv && type != CollType::kSend && type != CollType::kRecv)
+    d->mapped = comm->buffersMapped(sendUsed ? send : nullptr, sendBytes, recvUsed ? recv : nullptr,
+                                    recvBytes);
   return Status::Ok();
 }
 

@@ -18,6 +18,36 @@ weftComm::~weftComm() {
   bootstrap.reset();
 }
 
+namespace weft {
+
+bool sendBufferUsed(CollType type, int rank, int root) {
+  return type != CollType::kRecv && !(type == CollType::kBroadcast && rank != root) &&
+         !(type == CollType::kScatter && rank != root);
+}
+
+bool recvBufferUsed(CollType type, int rank, int root) {
+  return type != CollType::kSend && !(type == CollType::kReduce && rank != root) &&
+         !(type == CollType::kGather && rank != root);
+}
+
+}  // namespace weft
+
+bool weftComm::buffersMapped(const void* a, size_t aBytes, const void* b, size_t bBytes) {
+  if (sharedRegistrations.load(std::memory_order_acquire) == 0) return false;
+  const bool useA = a != nullptr && aBytes > 0, useB = b != nullptr && bBytes > 0;
+  if (!useA && !useB) return false;
+  std::lock_guard<std::mutex> lock(regMu);
+  auto covered = [&](const void* p, size_t n) {
+    const auto lo = reinterpret_cast<uintptr_t>(p);
+    for (const auto& r : registrations) {
+      const auto base = reinterpret_cast<uintptr_t>(r->base);
+      if (r->shared && lo >= base && n <= r->bytes && lo - base <= r->bytes - n) return true;
+    }
+    return false;
+  };
+  return (!useA || covered(a, aBytes)) && (!useB || covered(b, bBytes));
+}
+
 void weftComm::describeFor(weft::CollType type, weft::CollDesc* d) const {
   d->rank = rank;
   d->nranks = nranks;

@@ -38,6 +38,11 @@ class ExecLock {
   std::atomic<bool> held_{false};
 };
 
+// Which buffers a call of `type` uses on `rank` (`root` where it has one): those the API checks,
+// and those a registered call must have registered.
+bool sendBufferUsed(CollType type, int rank, int root);
+bool recvBufferUsed(CollType type, int rank, int root);
+
 // Where one rank runs, as it said at init (weft-info --comm prints them).
 struct RankPlace {
   std::string host;
@@ -86,6 +91,12 @@ struct weftComm {
   };
   std::mutex regMu;
   std::vector<std::unique_ptr<Registration>> registrations;
+  // How many of them lie in weftMemAlloc memory: while 0, a call's buffers are not looked up.
+  std::atomic<int> sharedRegistrations{0};
+  // Whether every buffer given (nullptr or 0 bytes: not used by the call) lies inside one
+  // registration of weftMemAlloc memory, at least one being given: peers then map the call's
+  // buffers (CollDesc::mapped).
+  bool buffersMapped(const void* a, size_t aBytes, const void* b, size_t bBytes);
 
   // Errors: the last message, and the failure that poisoned the communicator (weftSuccess if none).
   std::mutex errorMu;

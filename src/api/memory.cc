@@ -50,6 +50,7 @@ weftResult_t weftCommRegister(const weftComm_t comm, void* buff, size_t size, vo
               reg->shared ? "weftMemAlloc memory: peers map it" : "private memory: peers copy it");
     std::lock_guard<std::mutex> lock(comm->regMu);
     *handle = reg.get();
+    if (reg->shared) comm->sharedRegistrations.fetch_add(1);
     comm->registrations.push_back(std::move(reg));
     return Status::Ok();
   });
@@ -68,6 +69,7 @@ weftResult_t weftCommDeregister(const weftComm_t comm, void* handle) {
                                "weftCommDeregister: handle %p is not registered with this "
                                "communicator",
                                handle);
+    if ((*it)->shared) comm->sharedRegistrations.fetch_sub(1);
     regs.erase(it);
     return Status::Ok();
   });

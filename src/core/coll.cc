@@ -81,8 +81,9 @@ uint64_t CollDesc::recvBufBytes() const {
 
 uint32_t CollDesc::signature() const {
   // FNV-1a over the fields every rank must agree on.
-  uint64_t fields[] = {static_cast<uint64_t>(type), count, static_cast<uint64_t>(dtype),
-                       static_cast<uint64_t>(op),
+  // Registered calls differ from unregistered ones: their algorithms may differ.
+  uint64_t fields[] = {static_cast<uint64_t>(type) | (mapped ? 0x100u : 0u), count,
+                       static_cast<uint64_t>(dtype), static_cast<uint64_t>(op),
                        static_cast<uint64_t>(static_cast<int64_t>(root))};
   if (type == CollType::kSend || type == CollType::kRecv) {
     fields[0] = 100;  // a send and its receive must agree on bytes only
@@ -112,6 +113,7 @@ std::string CollDesc::describe() const {
     s += std::string(" ") + opName(op);
   if (root >= 0) s += strprintf(" root=%d", root);
   if (peer >= 0) s += strprintf(" peer=%d", peer);
+  if (mapped) s += " registered";
   return s;
 }
 

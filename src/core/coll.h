@@ -72,6 +72,12 @@ struct CollDesc {
   // overNetwork): one-sided algorithms are built for memory of one host, so the tuner runs them
   // there only where WEFT_ALGO names them.
   bool peerAccessNet = false;
+  // Whether every buffer the call uses on this rank is registered (weftCommRegister) and lies in
+  // weftMemAlloc memory, so that peers map it and one-sided steps load and store straight in it.
+  // As with NCCL's registered buffers, a call must be registered on every rank or on none; the
+  // flag is part of the signature, so a mix is reported as a mismatch instead of running
+  // different algorithms. Never set for all-to-all-v, send and receive.
+  bool mapped = false;
   // Where the ranks are (nodes, local ranks, rails): the communicator's layout, or nullptr where
   // none is known (every rank then counts as on one node). Hierarchical algorithms need it.
   const CommLayout* topo = nullptr;
@@ -89,8 +95,8 @@ struct CollDesc {
   // Bytes in the send and receive buffers on this rank.
   uint64_t sendBufBytes() const;
   uint64_t recvBufBytes() const;
-  // A 32-bit fingerprint of what every rank must agree on (type, count, dtype, op, root); carried
-  // in every message so that mismatched calls are detected instead of mixing data.
+  // A 32-bit fingerprint of what every rank must agree on (type, count, dtype, op, root, mapped);
+  // carried in every message so that mismatched calls are detected instead of mixing data.
   uint32_t signature() const;
   std::string describe() const;  // "all_reduce count=100 float32 sum"
   bool operator==(const CollDesc&) const = default;
@@ -101,7 +107,7 @@ struct CollDesc {
 // communicator). All-to-all-v calls never match: their arrays are compared elsewhere.
 inline bool sameShape(const CollDesc& a, const CollDesc& b) {
   return a.type == b.type && a.count == b.count && a.dtype == b.dtype && a.op == b.op &&
-         a.inPlace == b.inPlace && a.root == b.root && a.peer == b.peer &&
+         a.inPlace == b.inPlace && a.root == b.root && a.peer == b.peer && a.mapped == b.mapped &&
          a.type != CollType::kAllToAllv;
 }
 

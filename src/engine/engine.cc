@@ -56,6 +56,7 @@ void appendKey(std::string* key, const OpCall& c) {
     uint8_t dtype;
     uint8_t op;
     uint8_t inPlace;
+    uint8_t mapped;
     int32_t root;
     int32_t peer;
     uint64_t count;
@@ -66,6 +67,7 @@ void appendKey(std::string* key, const OpCall& c) {
   k.dtype = static_cast<uint8_t>(c.desc.dtype);
   k.op = static_cast<uint8_t>(c.desc.op);
   k.inPlace = c.desc.inPlace ? 1 : 0;
+  k.mapped = c.desc.mapped ? 1 : 0;
   k.root = c.desc.root;
   k.peer = c.desc.peer;
   k.count = c.desc.count;

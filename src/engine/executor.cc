@@ -63,7 +63,7 @@ Status Executor::checkTag(const ExecArgs& a, const PlanOp& op, size_t bytes,
         "rank %d received from rank %d a message of their exchange #%u (message %u, signature "
         "%08x) while running %s as operation #%u, their exchange #%u (expecting message %u, "
         "signature %08x): the ranks called collectives in different orders or with different "
-        "arguments",
+        "arguments (or with buffers registered on some ranks only)",
         a.rank, peer, tag.opSeq, tag.index, tag.signature, a.what().c_str(), a.opSeq, pairSeq,
         op.recvIndex, part.signature);
   }

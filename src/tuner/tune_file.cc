@@ -31,6 +31,9 @@ const std::vector<TuneKey>& tuneKeys() {
   static const char kGamma[] = "time per byte reduced (us/B)";
   static const char kCopy[] =
       "time per byte copied straight from memory, one-sided steps and local copies (us/B)";
+  static const char kMapped[] =
+      "time per byte a one-sided step moves in a peer's mapped memory (registered weftMemAlloc "
+      "buffers) (us/B)";
   static const char kSync[] = "one barrier-like synchronisation of the ranks (us)";
   static const char kMsg[] =
       "one more message among several that do not wait on each other, beyond their shared "
@@ -42,12 +45,14 @@ const std::vector<TuneKey>& tuneKeys() {
       {"intra.copy_us_per_byte", false, &LevelCost::copyUsPerByte, kCopy},
       {"intra.sync_us", false, &LevelCost::syncUs, kSync},
       {"intra.msg_us", false, &LevelCost::msgUs, kMsg},
+      {"intra.mapped_copy_us_per_byte", false, &LevelCost::mappedCopyUsPerByte, kMapped},
       {"inter.alpha_us", true, &LevelCost::alphaUs, kAlpha},
       {"inter.beta_us_per_byte", true, &LevelCost::betaUsPerByte, kBeta},
       {"inter.gamma_us_per_byte", true, &LevelCost::gammaUsPerByte, kGamma},
       {"inter.copy_us_per_byte", true, &LevelCost::copyUsPerByte, kCopy},
       {"inter.sync_us", true, &LevelCost::syncUs, kSync},
       {"inter.msg_us", true, &LevelCost::msgUs, kMsg},
+      {"inter.mapped_copy_us_per_byte", true, &LevelCost::mappedCopyUsPerByte, kMapped},
   };
   return kKeys;
 }

@@ -4,7 +4,9 @@
 //
 //   format = 1                       optional; the only format there is
 //   intra.alpha_us = 0.45            LevelCost fields of the intra-node level: alpha_us,
-//   intra.beta_us_per_byte = 1e-4    beta_us_per_byte, gamma_us_per_byte, copy_us_per_byte, sync_us
+//   intra.beta_us_per_byte = 1e-4    beta_us_per_byte, gamma_us_per_byte, copy_us_per_byte,
+//   sync_us,
+//                                    msg_us, mapped_copy_us_per_byte
 //   inter.alpha_us = 5               the same for the inter-node level
 //   algo = allreduce:0-4K:recursive_doubling,4K-inf:ring   algorithm preferences, WEFT_ALGO's
 //   grammar;

@@ -277,6 +277,135 @@ TEST(OneSidedTuning, OverTheNetworkOnlyWhereNamed) {
   }
 }
 
+// Registered weftMemAlloc buffers are priced as mapped memory: from mid sizes on the tuner picks
+// the one-sided algorithm, and only for calls whose buffers are all registered.
+TEST(OneSidedTuning, RegisteredCallsPriceMappedCopies) {
+  const Tuner t;
+  for (CollType type : {CollType::kAllReduce, CollType::kAllGather, CollType::kReduceScatter,
+                        CollType::kBroadcast, CollType::kAllToAll}) {
+    CollDesc d;
+    d.type = type;
+    d.dtype = weftFloat32;
+    d.elemSize = 4;
+    d.nranks = 2;
+    if (type == CollType::kBroadcast) d.root = 0;
+    d.peerAccess = true;
+    for (uint64_t count : {uint64_t{2}, uint64_t{1} << 18, uint64_t{1} << 24}) {
+      d.count = count;
+      d.mapped = false;
+      Result<const AlgorithmInfo*> plain = t.choose(d);
+      ASSERT_TRUE(plain.ok()) << plain.status().message();
+      EXPECT_FALSE(plain.value()->oneSided) << d.describe();  // process_vm_readv is slow here
+      d.mapped = true;
+      Result<const AlgorithmInfo*> mapped = t.choose(d);
+      ASSERT_TRUE(mapped.ok()) << mapped.status().message();
+      // A few bytes: one hand-off beats two synchronisations; 1 MiB and more: one copy per byte.
+      EXPECT_EQ(mapped.value()->oneSided, count > 2) << d.describe();
+    }
+    // Registered is part of what the ranks must agree on.
+    CollDesc a = d, b = d;
+    a.mapped = false;
+    b.mapped = true;
+    EXPECT_NE(a.signature(), b.signature()) << d.describe();
+    EXPECT_FALSE(sameShape(a, b));
+  }
+}
+
+// Fills rank r's all-gather input with values whose gathered result is checked exactly.
+void fillInput(float* in, size_t count, int r) {
+  for (size_t i = 0; i < count; ++i)
+    in[i] = static_cast<float>(r * 1000003 + static_cast<int>(i % 4093));
+}
+
+std::string checkGathered(const float* out, size_t count, int nranks) {
+  for (int q = 0; q < nranks; ++q)
+    for (size_t i = 0; i < count; ++i) {
+      const float want = static_cast<float>(q * 1000003 + static_cast<int>(i % 4093));
+      if (out[static_cast<size_t>(q) * count + i] != want)
+        return "block " + std::to_string(q) + " element " + std::to_string(i) + " is " +
+               std::to_string(out[static_cast<size_t>(q) * count + i]);
+    }
+  return "";
+}
+
+TEST(RegisteredBuffers, ChooseOneSidedAndMatchTheReference) {
+  RunnerOptions opt;
+  opt.access = MemPeerAccess::kMapped;
+  const size_t count = size_t{1} << 18;  // 1 MiB per rank
+  runRanks(
+      2,
+      [&](int r, weftComm_t comm) {
+        Buffer in(count * sizeof(float), true), out(2 * count * sizeof(float), true);
+        const char* name = nullptr;
+        // Not registered yet: the call is priced as any other.
+        ASSERT_EQ(weftCommGetAlgorithmFor(comm, "allgather", in.ptr, out.ptr, count, weftFloat32,
+                                          weftSum, &name),
+                  weftSuccess);
+        EXPECT_STRNE(name, "one_sided");
+        void *hin = nullptr, *hout = nullptr;
+        ASSERT_EQ(weftCommRegister(comm, in.ptr, in.bytes, &hin), weftSuccess);
+        ASSERT_EQ(weftCommRegister(comm, out.ptr, out.bytes, &hout), weftSuccess);
+        ASSERT_EQ(weftCommGetAlgorithmFor(comm, "allgather", in.ptr, out.ptr, count, weftFloat32,
+                                          weftSum, &name),
+                  weftSuccess);
+        EXPECT_STREQ(name, "one_sided");
+        // Without buffers the question is about ordinary ones.
+        ASSERT_EQ(weftCommGetAlgorithm(comm, "allgather", count, weftFloat32, weftSum, &name),
+                  weftSuccess);
+        EXPECT_STRNE(name, "one_sided");
+        // A buffer that runs past the registration is not registered.
+        ASSERT_EQ(weftCommGetAlgorithmFor(comm, "allgather", in.ptr, out.ptr, count + 1,
+                                          weftFloat32, weftSum, &name),
+                  weftSuccess);
+        EXPECT_STRNE(name, "one_sided");
+        fillInput(static_cast<float*>(in.ptr), count, r);
+        for (int rep = 0; rep < 2; ++rep) {  // the second call runs the cached plan
+          std::memset(out.ptr, 0xff, out.bytes);
+          ASSERT_EQ(weftAllGather(in.ptr, out.ptr, count, weftFloat32, comm, nullptr), weftSuccess)
+              << weftGetLastError(comm);
+          EXPECT_EQ(checkGathered(static_cast<float*>(out.ptr), count, 2), "") << "rank " << r;
+        }
+        EXPECT_EQ(weftCommDeregister(comm, hin), weftSuccess);
+        ASSERT_EQ(weftCommGetAlgorithmFor(comm, "allgather", in.ptr, out.ptr, count, weftFloat32,
+                                          weftSum, &name),
+                  weftSuccess);
+        EXPECT_STRNE(name, "one_sided");
+        EXPECT_EQ(weftCommDeregister(comm, hout), weftSuccess);
+      },
+      opt);
+}
+
+// Registered on one rank and not on the other: the ranks would run different algorithms. The
+// signature tells them apart, and both stop with an error instead of mixing data or hanging.
+TEST(RegisteredBuffers, RegisteredOnSomeRanksOnlyIsReported) {
+  RunnerOptions opt;
+  opt.access = MemPeerAccess::kMapped;
+  opt.timeoutSec = 10;
+  const size_t count = size_t{1} << 18;
+  std::mutex mu;
+  std::vector<std::string> messages;
+  runRanks(
+      2,
+      [&](int r, weftComm_t comm) {
+        Buffer in(count * sizeof(float), true), out(2 * count * sizeof(float), true);
+        void *hin = nullptr, *hout = nullptr;
+        if (r == 0) {
+          ASSERT_EQ(weftCommRegister(comm, in.ptr, in.bytes, &hin), weftSuccess);
+          ASSERT_EQ(weftCommRegister(comm, out.ptr, out.bytes, &hout), weftSuccess);
+        }
+        fillInput(static_cast<float*>(in.ptr), count, r);
+        EXPECT_NE(weftAllGather(in.ptr, out.ptr, count, weftFloat32, comm, nullptr), weftSuccess)
+            << "rank " << r;
+        std::lock_guard<std::mutex> lock(mu);
+        messages.push_back(weftGetLastError(comm));
+      },
+      opt);
+  bool named = false;
+  for (const std::string& m : messages)
+    named = named || m.find("registered on some ranks only") != std::string::npos;
+  EXPECT_TRUE(named) << messages[0] << "\n" << messages[1];
+}
+
 TEST(MemoryApi, AllocFreeAndRegistrationErrorsNameTheArgument) {
   void* p = reinterpret_cast<void*>(1);
   EXPECT_EQ(weftMemAlloc(&p, 0), weftSuccess);
