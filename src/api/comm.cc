@@ -63,9 +63,8 @@ void ExecLock::lockSlow() {
   for (int i = 0;; ++i) {
     if (!held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire))
       return;
-    if (i < 64) {
-      continue;
-    } else if (i < 1024) {
+    // The holder runs a whole collective: give it the CPU, then stop polling often.
+    if (i < 1024) {
       std::this_thread::yield();
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(50));

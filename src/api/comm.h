@@ -23,8 +23,8 @@ namespace weft {
 // thread. It is taken once per call and is almost never contended (a waiter is either the other
 // of those two threads or a statistics query), so it is built for the uncontended path: one atomic
 // exchange to lock and a release store to unlock, inline, where std::mutex pays two library calls
-// and two read-modify-writes. A waiter spins a little, then yields, then sleeps 50 us at a time;
-// the holder wakes nobody.
+// and two read-modify-writes. A waiter yields, then sleeps 50 us at a time; the holder wakes
+// nobody.
 class ExecLock {
  public:
   void lock() {
