@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <sys/statvfs.h>
 
+#include <cstdio>
 #include <set>
 #include <string>
 
@@ -20,11 +21,15 @@ class LoneOob final : public OobExchange {
   }  // the other slots stay zero: success
 };
 
-std::set<std::string> entries(const std::string& dir) {
+// The directory's entries that belong to communicator `commId` (other tests running beside this
+// one create and remove their own).
+std::set<std::string> entries(const std::string& dir, uint64_t commId) {
+  char prefix[32];
+  std::snprintf(prefix, sizeof prefix, "weft-%016llx-", static_cast<unsigned long long>(commId));
   std::set<std::string> out;
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d))
-      out.insert(e->d_name);
+      if (std::string(e->d_name).starts_with(prefix)) out.insert(e->d_name);
     closedir(d);
   }
   return out;
@@ -39,7 +44,7 @@ TEST(Shm, TooSmallDirectoryNamesItAndTheSizeNeeded) {
   struct statvfs vfs;
   ASSERT_EQ(statvfs(cfg.dir.c_str(), &vfs), 0);
   ASSERT_GT(shmSegmentBytes(nranks, cfg), static_cast<size_t>(vfs.f_bavail) * vfs.f_frsize);
-  const auto before = entries(cfg.dir);
+  const auto before = entries(cfg.dir, 0x1234);
   LoneOob oob;
   auto t = createShmTransport(0, nranks, 0x1234, cfg, oob);
   ASSERT_FALSE(t.ok());
@@ -49,7 +54,7 @@ TEST(Shm, TooSmallDirectoryNamesItAndTheSizeNeeded) {
   EXPECT_NE(msg.find("MiB for its shared-memory segment"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--shm-size"), std::string::npos) << msg;
   EXPECT_NE(msg.find("WEFT_SHM_DIR"), std::string::npos) << msg;
-  EXPECT_EQ(entries(cfg.dir), before) << "nothing may be left behind";
+  EXPECT_EQ(entries(cfg.dir, 0x1234), before) << "nothing may be left behind";
 }
 
 TEST(Shm, MissingDirectoryIsNamed) {
@@ -66,11 +71,11 @@ TEST(Shm, SingleRankSegmentIsUnlinkedAfterSetUp) {
   ShmConfig cfg;
   cfg.slotBytes = 4096;
   cfg.nslots = 2;
-  const auto before = entries(cfg.dir);
+  const auto before = entries(cfg.dir, 0x5678);
   LoneOob oob;
   auto t = createShmTransport(0, 1, 0x5678, cfg, oob);
   ASSERT_TRUE(t.ok()) << t.status().message();
-  EXPECT_EQ(entries(cfg.dir), before) << "the segment must be unlinked once mapped";
+  EXPECT_EQ(entries(cfg.dir, 0x5678), before) << "the segment must be unlinked once mapped";
   // A message to itself goes through.
   auto ep = t.value()->endpoint(0, 0);
   ASSERT_TRUE(ep.ok());
