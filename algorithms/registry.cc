@@ -70,6 +70,10 @@ const std::vector<AlgorithmInfo> kTable = {
     {CollType::kAllGather, "one_sided",
      "each rank copies every peer's input straight from its buffer; needs access to peers' memory",
      algo::needsPeerAccess, algo::allGatherOneSided, algo::allGatherOneSidedCost, nullptr, true},
+    {CollType::kAllGather, "staged",
+     "each rank copies its input once into its scratch, which its peers copy from into their "
+     "outputs; p+1 copies per rank where the ring makes 2p-1; needs access to peers' memory",
+     algo::needsPeerAccess, algo::allGatherStaged, algo::allGatherStagedCost, nullptr, true},
     {CollType::kReduceScatter, "one_sided",
      "each rank reduces its block straight from every peer's input; needs access to peers' memory",
      algo::needsPeerAccess, algo::reduceScatterOneSided, algo::reduceScatterOneSidedCost, nullptr,

@@ -98,6 +98,8 @@ Status allReduceOneSided(const CollDesc& d, Schedule* s);
 double allReduceOneSidedCost(const CollDesc& d, const LevelCost& c);
 Status allGatherOneSided(const CollDesc& d, Schedule* s);
 double allGatherOneSidedCost(const CollDesc& d, const LevelCost& c);
+Status allGatherStaged(const CollDesc& d, Schedule* s);
+double allGatherStagedCost(const CollDesc& d, const LevelCost& c);
 Status reduceScatterOneSided(const CollDesc& d, Schedule* s);
 double reduceScatterOneSidedCost(const CollDesc& d, const LevelCost& c);
 Status broadcastOneSided(const CollDesc& d, Schedule* s);

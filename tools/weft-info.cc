@@ -490,6 +490,8 @@ weft::CollDesc callOf(weft::CollType type, uint64_t count, const weft::CollDesc&
   if (d.type == weft::CollType::kSend || d.type == weft::CollType::kRecv) d.peer = 1 % d.nranks;
   d.peerAccess = shape.peerAccess;
   d.peerAccessNet = shape.peerAccessNet;
+  // As the shared-memory transport sets it: peers map each other's scratch.
+  d.scratchShared = shape.peerAccess && !shape.peerAccessNet;
   // As the API flags a call: registered buffers that the peers can map.
   d.mapped = base.mapped && shape.peerAccess && d.type != weft::CollType::kAllToAllv &&
              d.type != weft::CollType::kSend && d.type != weft::CollType::kRecv;

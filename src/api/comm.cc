@@ -53,6 +53,7 @@ void weftComm::describeFor(weft::CollType type, weft::CollDesc* d) const {
   d->nranks = nranks;
   d->peerAccess = peerAccess;
   d->peerAccessNet = peerAccessNet;
+  d->scratchShared = scratchShared;
   d->topo = &layout;
   d->chooser = tuner.chooserFor(type);
 }
@@ -145,6 +146,7 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
   if (PeerMemory* pm = comm->transport->peerMemory()) {
     comm->peerAccess = true;
     comm->peerAccessNet = pm->overNetwork();
+    comm->scratchShared = pm->mapsShared();
   }
   comm->tuner = std::move(tuner);
   comm->layout = options.layout.nranks() != 0 ? options.layout : CommLayout::flat(nranks);

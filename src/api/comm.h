@@ -74,6 +74,7 @@ struct weftComm {
   // network: fixed with the transport, read by every call's description.
   bool peerAccess = false;
   bool peerAccessNet = false;
+  bool scratchShared = false;  // CollDesc::scratchShared
   std::unique_ptr<weft::Engine> engine;
   weft::Tuner tuner;
   // Where the ranks are: nodes, local ranks, rails (one node when nothing else is known).

@@ -72,6 +72,10 @@ struct CollDesc {
   // overNetwork): one-sided algorithms are built for memory of one host, so the tuner runs them
   // there only where WEFT_ALGO names them.
   bool peerAccessNet = false;
+  // Whether peers map this rank's scratch (the engine allocates it where they can,
+  // PeerMemory::mapsShared), so that a one-sided step loads a peer's scratch without a copy
+  // through the kernel. The same on every rank of a communicator.
+  bool scratchShared = false;
   // Whether every buffer the call uses on this rank is registered (weftCommRegister) and lies in
   // weftMemAlloc memory, so that peers map it and one-sided steps load and store straight in it.
   // As with NCCL's registered buffers, a call must be registered on every rank or on none; the

@@ -103,6 +103,10 @@ StepId Schedule::copy(Region dst, Region src, std::initializer_list<StepId> afte
   return add(makeStep(StepKind::kCopy, -1, -1, dst, src), after);
 }
 
+StepId Schedule::copy(Region dst, Region src, const std::vector<StepId>& after) {
+  return add(makeStep(StepKind::kCopy, -1, -1, dst, src), after);
+}
+
 StepId Schedule::reduce(Region dst, Region src, std::initializer_list<StepId> after) {
   return add(makeStep(StepKind::kReduce, -1, -1, dst, src), after);
 }

@@ -138,6 +138,7 @@ struct Schedule {
   StepId recvCopySend(int recvPeer, int sendPeer, Region dst,
                       std::initializer_list<StepId> after = {});
   StepId copy(Region dst, Region src, std::initializer_list<StepId> after = {});
+  StepId copy(Region dst, Region src, const std::vector<StepId>& after);
   StepId reduce(Region dst, Region src, std::initializer_list<StepId> after = {});
   StepId get(int peer, Region dst, Region remote, std::initializer_list<StepId> after = {});
   StepId getReduce(int peer, Region dst, Region src, Region remote,

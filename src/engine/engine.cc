@@ -11,7 +11,17 @@
 namespace weft {
 
 ScratchPool::~ScratchPool() {
-  if (base_ != nullptr) munmap(base_, bytes_);
+  release();
+}
+
+void ScratchPool::release() {
+  if (base_ == nullptr) return;
+  if (shared_)
+    (void)freeShared(base_);
+  else
+    munmap(base_, bytes_);
+  base_ = nullptr;
+  bytes_ = 0;
 }
 
 Result<char*> ScratchPool::get(uint64_t bytes) {
@@ -19,23 +29,38 @@ Result<char*> ScratchPool::get(uint64_t bytes) {
   uint64_t want = bytes_ == 0 ? (1u << 20) : bytes_;
   while (want < bytes)
     want *= 2;
-  void* p = mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return sysError(errno, "cannot allocate %llu bytes of scratch memory",
-                    static_cast<unsigned long long>(want));
-  // Huge pages where the kernel offers them, then touch every page now rather than on the hot path.
-  madvise(p, want, MADV_HUGEPAGE);
-  for (uint64_t off = 0; off < want; off += 4096)
-    static_cast<volatile char*>(p)[off] = 0;
-  if (base_ != nullptr) munmap(base_, bytes_);
+  void* p = nullptr;
+  if (shared_) {
+    // A segment peers map; allocShared populates it. The old one goes first, so that its
+    // descriptor is likely reused and peers drop their mappings of it (ProcessPeerMemory::map).
+    release();
+    WEFT_ASSIGN_OR_RETURN(p, allocShared(want));
+  } else {
+    p = mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return sysError(errno, "cannot allocate %llu bytes of scratch memory",
+                      static_cast<unsigned long long>(want));
+    // Huge pages where the kernel offers them, then touch every page now rather than on the hot
+    // path.
+    madvise(p, want, MADV_HUGEPAGE);
+    for (uint64_t off = 0; off < want; off += 4096)
+      static_cast<volatile char*>(p)[off] = 0;
+  }
+  release();
   base_ = static_cast<char*>(p);
   bytes_ = want;
-  WEFT_INFO(kAlloc, "scratch pool grown to %llu bytes", static_cast<unsigned long long>(want));
+  WEFT_INFO(kAlloc, "scratch pool grown to %llu bytes%s", static_cast<unsigned long long>(want),
+            shared_ ? " (shared with peers)" : "");
   return base_;
 }
 
 Engine::Engine(int rank, int nranks, Transport* transport, uint64_t chunkBytes, WaitPolicy wait)
-    : rank_(rank), nranks_(nranks), transport_(transport), chunkBytes_(chunkBytes), wait_(wait) {}
+    : rank_(rank),
+      nranks_(nranks),
+      transport_(transport),
+      chunkBytes_(chunkBytes),
+      wait_(wait),
+      scratch_(transport->peerMemory() != nullptr && transport->peerMemory()->mapsShared()) {}
 
 namespace {
 

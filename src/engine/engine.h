@@ -30,7 +30,8 @@ struct OpCall {
 // Memory allocated once, pre-faulted, grown when a call needs more, released with the engine.
 class ScratchPool {
  public:
-  ScratchPool() = default;
+  // shared: allocate from allocShared, where peers can map it (PeerMemory::mapsShared).
+  explicit ScratchPool(bool shared = false) : shared_(shared) {}
   ~ScratchPool();
   ScratchPool(const ScratchPool&) = delete;
   ScratchPool& operator=(const ScratchPool&) = delete;
@@ -38,6 +39,8 @@ class ScratchPool {
   uint64_t capacity() const { return bytes_; }
 
  private:
+  void release();
+  bool shared_;
   char* base_ = nullptr;
   uint64_t bytes_ = 0;
 };

@@ -131,6 +131,10 @@ class PeerMemory {
   // Whether some peers are reached through a network (RMA), not through memory of this host:
   // one-sided algorithms are built for the latter, so the tuner leaves them to WEFT_ALGO then.
   virtual bool overNetwork() const { return false; }
+  // Whether map() reaches memory from allocShared (weftMemAlloc, and the engine's scratch, which
+  // is allocated there when this is true): a one-sided step then loads and stores straight in a
+  // peer's scratch. The same on every rank of a transport.
+  virtual bool mapsShared() const { return false; }
   // Makes this rank's [addr, addr + bytes) reachable by its peers until endCall(), and writes what
   // they need for it (keyBytes() bytes) to `key`. Only called when keyBytes() > 0.
   virtual Status expose(const void* addr, uint64_t bytes, void* key) {

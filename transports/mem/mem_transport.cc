@@ -24,6 +24,7 @@ namespace {
 // Plain loads and stores: every rank's memory is this process's.
 class DirectPeerMemory final : public PeerMemory {
  public:
+  bool mapsShared() const override { return true; }
   char* map(int, const WindowEntry& w) override { return reinterpret_cast<char*>(w.addr); }
   Status read(int, void* local, uint64_t remoteAddr, uint64_t bytes, const void*) override {
     std::memcpy(local, reinterpret_cast<const void*>(remoteAddr), bytes);

@@ -36,6 +36,20 @@ char* ProcessPeerMemory::map(int peer, const WindowEntry& w) {
   auto [it, fresh] = mappings_.try_emplace({peer, w.segId});
   Mapping& m = it->second;
   if (fresh) {
+    // The owner keeps a segment's descriptor open until it frees the segment, so a mapping of
+    // another segment of this peer under the same descriptor is of one that is gone (the number
+    // was reused): drop it rather than hold its memory for the peer's lifetime. (A scratch pool
+    // that grows frees its old segment, for one.)
+    m.fd = w.segFd;
+    for (auto o = mappings_.lower_bound({peer, 0});
+         o != mappings_.end() && o->first.first == peer;) {
+      if (o != it && o->second.fd == w.segFd) {
+        if (o->second.base != nullptr) munmap(o->second.base, o->second.bytes);
+        o = mappings_.erase(o);
+      } else {
+        ++o;
+      }
+    }
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/fd/%d", static_cast<int>(pids_[peer]), w.segFd);
     const int fd = open(path, O_RDWR | O_CLOEXEC);

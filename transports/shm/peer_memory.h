@@ -32,6 +32,7 @@ class ProcessPeerMemory final : public PeerMemory {
   ProcessPeerMemory(const ProcessPeerMemory&) = delete;
   ProcessPeerMemory& operator=(const ProcessPeerMemory&) = delete;
 
+  bool mapsShared() const override { return mapSegments_; }
   char* map(int peer, const WindowEntry& w) override;
   Status read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes, const void* key) override;
   Status write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
@@ -49,6 +50,7 @@ class ProcessPeerMemory final : public PeerMemory {
   struct Mapping {
     char* base = nullptr;  // nullptr: mapping failed, copy instead
     uint64_t bytes = 0;
+    int fd = -1;  // the owner's descriptor for the segment
   };
   std::map<std::pair<int, uint64_t>, Mapping> mappings_;  // (peer, segment id)
 };
