@@ -74,6 +74,10 @@ const std::vector<AlgorithmInfo> kTable = {
      "each rank copies its input once into its scratch, which its peers copy from into their "
      "outputs; p+1 copies per rank where the ring makes 2p-1; needs access to peers' memory",
      algo::needsPeerAccess, algo::allGatherStaged, algo::allGatherStagedCost, nullptr, true},
+    {CollType::kBroadcast, "staged",
+     "the root copies its buffer once into its scratch, which every other rank copies from into "
+     "its output, piece by piece; needs access to peers' memory",
+     algo::needsPeerAccess, algo::broadcastStaged, algo::broadcastStagedCost, nullptr, true},
     {CollType::kReduceScatter, "one_sided",
      "each rank reduces its block straight from every peer's input; needs access to peers' memory",
      algo::needsPeerAccess, algo::reduceScatterOneSided, algo::reduceScatterOneSidedCost, nullptr,

@@ -100,6 +100,8 @@ Status allGatherOneSided(const CollDesc& d, Schedule* s);
 double allGatherOneSidedCost(const CollDesc& d, const LevelCost& c);
 Status allGatherStaged(const CollDesc& d, Schedule* s);
 double allGatherStagedCost(const CollDesc& d, const LevelCost& c);
+Status broadcastStaged(const CollDesc& d, Schedule* s);
+double broadcastStagedCost(const CollDesc& d, const LevelCost& c);
 Status reduceScatterOneSided(const CollDesc& d, Schedule* s);
 double reduceScatterOneSidedCost(const CollDesc& d, const LevelCost& c);
 Status broadcastOneSided(const CollDesc& d, Schedule* s);
