@@ -241,19 +241,29 @@ TEST(WindowProtocol, EntriesMakeRoomForKeys) {
   EXPECT_EQ(windowKey(windowEntry(base, plain, 0), plain), nullptr);
 }
 
+// The collectives that have a one-sided algorithm, and a float32 sum call of one of them as the
+// tuner tests describe it (count still to set).
+constexpr CollType kOneSidedColls[] = {CollType::kAllReduce, CollType::kAllGather,
+                                       CollType::kReduceScatter, CollType::kBroadcast,
+                                       CollType::kAllToAll};
+
+CollDesc floatCall(CollType type, int nranks) {
+  CollDesc d;
+  d.type = type;
+  d.dtype = weftFloat32;
+  d.elemSize = 4;
+  d.nranks = nranks;
+  if (type == CollType::kBroadcast) d.root = 0;
+  return d;
+}
+
 // Where some peers' memory is reached over a network (RMA), one-sided algorithms, built for memory
 // of one host, are left out of the tuner's choice and run only where WEFT_ALGO names them.
 TEST(OneSidedTuning, OverTheNetworkOnlyWhereNamed) {
   const Tuner t;
-  for (CollType type : {CollType::kAllReduce, CollType::kAllGather, CollType::kReduceScatter,
-                        CollType::kBroadcast, CollType::kAllToAll}) {
-    CollDesc d;
-    d.type = type;
+  for (CollType type : kOneSidedColls) {
+    CollDesc d = floatCall(type, 2);
     d.count = 16 << 20;
-    d.dtype = weftFloat32;
-    d.elemSize = 4;
-    d.nranks = 2;
-    if (type == CollType::kBroadcast) d.root = 0;
     d.peerAccess = true;
     d.peerAccessNet = true;
     const Explanation ex = t.explain(d);
@@ -337,10 +347,7 @@ TEST(PeerMemoryMappings, FreedSegmentIsUnmappedWhenItsDescriptorIsReused) {
 // the ring.
 TEST(OneSidedTuning, StagedAllGatherWhereScratchIsShared) {
   const Tuner t;
-  CollDesc d;
-  d.type = CollType::kAllGather;
-  d.dtype = weftFloat32;
-  d.elemSize = 4;
+  CollDesc d = floatCall(CollType::kAllGather, 2);
   d.peerAccess = true;
   d.scratchShared = true;
   for (int p : {3, 4, 8, 16}) {
@@ -366,14 +373,8 @@ TEST(OneSidedTuning, StagedAllGatherWhereScratchIsShared) {
 // the one-sided algorithm, and only for calls whose buffers are all registered.
 TEST(OneSidedTuning, RegisteredCallsPriceMappedCopies) {
   const Tuner t;
-  for (CollType type : {CollType::kAllReduce, CollType::kAllGather, CollType::kReduceScatter,
-                        CollType::kBroadcast, CollType::kAllToAll}) {
-    CollDesc d;
-    d.type = type;
-    d.dtype = weftFloat32;
-    d.elemSize = 4;
-    d.nranks = 2;
-    if (type == CollType::kBroadcast) d.root = 0;
+  for (CollType type : kOneSidedColls) {
+    CollDesc d = floatCall(type, 2);
     d.peerAccess = true;
     for (uint64_t count : {uint64_t{2}, uint64_t{1} << 18, uint64_t{1} << 24}) {
       d.count = count;
