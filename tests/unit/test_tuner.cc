@@ -989,6 +989,20 @@ TEST(WeftTune, QuickRunWritesAFileThatLoads) {
   std::remove(path.c_str());
 }
 
+// On 3 ranks the tuner's all-gather would be `staged`, which makes fewer copies than a
+// reduce-scatter can; weft-tune leaves it out so that gamma compares algorithms of one family.
+TEST(WeftTune, GammaComparesOneFamilyOnThreeRanks) {
+  const std::string path = tempPath("tune3");
+  std::remove(path.c_str());
+  Cmd c = run(std::string("env -u WEFT_TUNE_FILE -u WEFT_ALGO ") + kWeftrun +
+              " -n 3 --timeout 120 " + kWeftTune + " --quick -o " + path + " 2>&1");
+  ASSERT_EQ(c.status, 0) << c.out;
+  const std::string text = readFile(path);
+  EXPECT_EQ(text.find("gamma assumes"), std::string::npos) << text;
+  EXPECT_EQ(text.find("staged"), std::string::npos) << text;
+  std::remove(path.c_str());
+}
+
 // ---- weft-tune across nodes: ranks posing as hosts (WEFT_HOST_ID), ucx over loopback ----
 
 bool ucxBuilt() {
