@@ -6,8 +6,9 @@
 // The block goes through the scratch in pieces of kStagePiece bytes, kStageSlots at a time: the
 // owner stages piece i, signals it, copies its own piece i out of the scratch while it is in cache
 // (where it keeps a copy), and stages piece i+kStageSlots into the same slot once every reader has
-// acknowledged piece i. So the scratch stays at kStageSlots pieces, small enough to live in cache
-// however large the block, and readers copy piece i while piece i+1 is staged.
+// acknowledged piece i and its own copy of it is done. So the scratch stays at kStageSlots pieces,
+// small enough to live in cache however large the block, and readers copy piece i while piece i+1
+// is staged.
 //
 // Message order: per piece, for k = 1..p-1 with to = r+k and from = r-k, an owner signals `to`,
 // a reader waits for `from` (an owner) and acknowledges it, and an owner waits for `to`'s
@@ -67,9 +68,13 @@ void stagedPublish(const CollDesc& d, Schedule* s, uint64_t n, Owns owns, Region
       from.bytes = len;
       staged = s->copy(slot, from, acked[i % kStageSlots]);
       acked[i % kStageSlots].clear();
-      if (copyOwn) s->copy(at(r), slot, {staged});
     }
     const bool reused = i + kStageSlots < m;  // the slot takes another piece after this one
+    if (owner && copyOwn) {
+      // The owner's own copy reads the slot too: the piece staged there next waits for it.
+      const StepId own = s->copy(at(r), slot, {staged});
+      if (reused) acked[i % kStageSlots].push_back(own);
+    }
     for (int k = 1; k < p; ++k) {
       const int to = (r + k) % p, from = (r - k + p) % p;
       if (owner) s->signal(to, {staged});
