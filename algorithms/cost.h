@@ -1,9 +1,10 @@
 // The cost model algorithms are estimated with: per link level, a latency per hand-off (alpha), a
-// time per byte moved through a message (beta), per byte reduced (gamma), per byte moved by a
-// single copy from a peer's memory (one-sided steps) and the cost of one synchronisation of the
-// ranks. Each algorithm states its own formula in these terms next to its schedule builder; the
-// tuner evaluates them for the level a call spans. The defaults were measured on a 2-core
-// shared-memory machine; weft-tune measures them and writes a tuning file (WEFT_TUNE_FILE).
+// time per byte moved through a message (beta), per byte reduced (gamma), per byte copied in a
+// rank's own memory, per byte a one-sided step moves from or to a peer's memory (through the
+// kernel, or mapped) and the cost of one synchronisation of the ranks. Each algorithm states its
+// own formula in these terms next to its schedule builder; the tuner evaluates them for the level a
+// call spans. The defaults were measured on a 2-core shared-memory machine; weft-tune measures them
+// and writes a tuning file (WEFT_TUNE_FILE).
 #pragma once
 
 #include <cmath>
@@ -14,9 +15,9 @@ struct LevelCost {
   double alphaUs = 0.5;          // one message hand-off
   double betaUsPerByte = 1e-4;   // a byte copied through a message slot (~10 GB/s)
   double gammaUsPerByte = 5e-5;  // a byte reduced (~20 GB/s)
-  // A byte copied straight from a peer's memory that is not mapped here. The default is what
-  // process_vm_readv reaches on the 2-core VMs weft is developed on (~3 GB/s), so that one-sided
-  // algorithms are chosen only where they pay with ordinary buffers.
+  // A byte copied in this rank's own memory, out of memory rather than cache: a single rank's
+  // copy, a local rotation, an input read once more per peer. The default (~3 GB/s) is a memcpy
+  // of uncached data on the 2-core VMs weft is developed on with every rank copying at once.
   double copyUsPerByte = 3e-4;
   double syncUs = 1.0;  // one barrier-like synchronisation of the ranks involved
   // What one more message costs where several go out together without waiting on each other
@@ -26,11 +27,16 @@ struct LevelCost {
   // buffers are registered weftMemAlloc memory on every rank (CollDesc::mapped). The default is
   // memcpy of cache-resident data on those VMs (~29 GB/s).
   double mappedCopyUsPerByte = 3.5e-5;
+  // A byte a one-sided step moves from or to a peer's memory that is not mapped here: through the
+  // kernel (process_vm_readv) on one node, RMA between nodes. The default is what process_vm_readv
+  // reaches on those VMs (~3 GB/s), so that one-sided algorithms are chosen only where they pay
+  // with ordinary buffers.
+  double kernelCopyUsPerByte = 3e-4;
 };
 
 // What a one-sided step pays per byte it moves from or to a peer.
 inline double peerCopyUsPerByte(bool mapped, const LevelCost& c) {
-  return mapped ? c.mappedCopyUsPerByte : c.copyUsPerByte;
+  return mapped ? c.mappedCopyUsPerByte : c.kernelCopyUsPerByte;
 }
 
 struct CostModel {
@@ -38,7 +44,7 @@ struct CostModel {
   // Ranks on different nodes. The defaults are TCP between network namespaces of the development
   // VMs (~10 us a hand-off, ~2 GB/s, a send system call and the peer's poll per further message);
   // weft-tune measures real links.
-  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 5.0, 5e-4};
+  LevelCost inter{10.0, 5e-4, 5e-5, 5e-4, 20.0, 5.0, 5e-4, 5e-4};
 };
 
 inline double log2Ceil(int p) {

@@ -12,6 +12,11 @@
 //          one_sided) move the same bytes in both and differ by the reduction; the file notes
 //          which ran, and warns when they differ.
 //   copy   memcpy of a large buffer written beforehand (no page faults), per byte
+//   kernel process_vm_readv of as many bytes from this process into another buffer, per byte:
+//          the kernel path of a one-sided step on buffers peers cannot map (pinning the pages
+//          and copying, as a read of a peer's memory does); where the kernel refuses it, the
+//          built-in default stands and the file says why
+//   mapped the copy's rate: a one-sided step in mapped memory is a plain copy
 //   sync   a 1-element all-reduce over all ranks: the cheapest barrier the API offers
 // The ranks first learn their layout as weft does: each computes its host key (WEFT_HOST_ID, or
 // host name and boot id, as src/api/init.cc does) and they all-gather it; the nodes are the
@@ -29,6 +34,7 @@
 //          copy: the intra values (reductions and copies happen in memory either way); sync: the
 //          1-element all-reduce over all ranks
 // Rank 0 writes the file (to a temporary name, then renamed); without -o it prints it.
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -284,6 +290,8 @@ using weft::runList;
 // node that measured them can broadcast them as bytes to the rank that writes the file.
 struct IntraTimes {
   double smallUs, bigUs, rsUs, agUs, syncUs, copyUs, burstUs;
+  double kernelUs;  // NaN where process_vm_readv was refused (kernelErrno says why)
+  int kernelErrno;
   uint64_t redBytes;  // per rank, in the reduce-scatter and the all-gather
   char rsAlgo[48], agAlgo[48];
 };
@@ -311,6 +319,27 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
   }
   const double copyUs = median(copyT);
 
+  // kernel: process_vm_readv from this process, on every rank at once.
+  std::vector<double> kernelT;
+  int kernelErrno = 0;
+  {
+    std::vector<char> a(plan.copyBytes, 1), b(plan.copyBytes, 2);
+    barrier(c);
+    for (int r = 0; r <= plan.copyReps && kernelErrno == 0; ++r) {  // the first: warm-up
+      iovec local = {r % 2 ? a.data() : b.data(), plan.copyBytes};
+      iovec remote = {r % 2 ? b.data() : a.data(), plan.copyBytes};
+      const auto t0 = Clock::now();
+      const ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+      const double us = seconds(t0, Clock::now()) * 1e6;
+      if (got < 0)
+        kernelErrno = errno;
+      else if (static_cast<size_t>(got) != plan.copyBytes)
+        kernelErrno = EIO;  // a partial copy: not a rate to price whole steps with
+      else if (r > 0)
+        kernelT.push_back(us);
+    }
+  }
+
   // alpha and beta: ping-pong between ranks 0 and 1.
   std::vector<char> pbuf(plan.bigBytes, 3);
   const PingPongs pp = pingPongs(c, 0, 1, pbuf, plan);
@@ -325,6 +354,8 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
       std::max<size_t>(64 << 10, std::min(plan.redBytes, (size_t{64} << 20) / c.size)) / 4 * 4;
   const size_t count = redBytes / sizeof(float);
   IntraTimes t = {};
+  t.kernelUs = kernelErrno == 0 ? median(kernelT) : std::numeric_limits<double>::quiet_NaN();
+  t.kernelErrno = kernelErrno;
   std::snprintf(t.rsAlgo, sizeof t.rsAlgo, "%s", algorithmFor(c, "reducescatter", count));
   std::snprintf(t.agAlgo, sizeof t.agAlgo, "%s", algorithmFor(c, "allgather", count));
   double rsUs = 0, agUs = 0;
@@ -364,7 +395,7 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
 
 // A level's constants; NaN for one not measured, whose key the file leaves out.
 struct Constants {
-  double alpha, beta, gamma, copy, sync, msg, mapped;
+  double alpha, beta, gamma, copy, sync, msg, mapped, kernel;
 };
 constexpr double kUnmeasured = std::numeric_limits<double>::quiet_NaN();
 
@@ -390,6 +421,11 @@ Constants intraConstants(const IntraTimes& t, int nranks, const Plan& plan, std:
   k.msg = msgFromBurst(t.burstUs, t.smallUs, "intra", notes);
   // A one-sided step in mapped memory is a plain copy between two buffers.
   k.mapped = k.copy;
+  k.kernel = t.kernelUs / static_cast<double>(plan.copyBytes);
+  if (t.kernelErrno != 0)
+    appendf(notes,
+            "# kernel copy: process_vm_readv was refused (%s); the built-in default stands\n",
+            std::strerror(t.kernelErrno));
   if (!(k.beta > 0)) {
     *notes +=
         "# beta: the large ping-pong was not slower than the small one; copy's rate stands in\n";
@@ -416,6 +452,9 @@ void appendIntraLines(std::string* text, const IntraTimes& t, const Plan& plan) 
           t.burstUs);
   appendf(text, "# 1-element all-reduce %.3f us; memcpy of %zu B %.1f us (%.2f GB/s)\n", t.syncUs,
           plan.copyBytes, t.copyUs, static_cast<double>(plan.copyBytes) / t.copyUs / 1e3);
+  if (t.kernelErrno == 0)
+    appendf(text, "# process_vm_readv of %zu B from this process %.1f us (%.2f GB/s)\n",
+            plan.copyBytes, t.kernelUs, static_cast<double>(plan.copyBytes) / t.kernelUs / 1e3);
 }
 
 // The keys of a level, those not measured left out so that the built-in defaults stand.
@@ -429,10 +468,12 @@ void appendLevel(std::string* text, const char* level, const Constants& k) {
       {"alpha_us", k.alpha, "latency of one message hand-off (us)"},
       {"beta_us_per_byte", k.beta, "per byte moved through a message (us/B)"},
       {"gamma_us_per_byte", k.gamma, "per byte reduced (us/B)"},
-      {"copy_us_per_byte", k.copy, "per byte copied straight from memory (us/B)"},
+      {"copy_us_per_byte", k.copy, "per byte copied in a rank's own memory (us/B)"},
       {"sync_us", k.sync, "one barrier-like synchronisation (us)"},
       {"msg_us", k.msg, "one more message of several sent at once (us)"},
       {"mapped_copy_us_per_byte", k.mapped, "per byte moved in a peer's mapped memory (us/B)"},
+      {"kernel_copy_us_per_byte", k.kernel,
+       "per byte moved from a peer's unmapped memory through the kernel (us/B)"},
   };
   for (const Row& r : rows) {
     if (std::isnan(r.value)) continue;
@@ -562,7 +603,7 @@ int main(int argc, char** argv) {
 
   std::string text, notes, interNotes;
   Constants intra = {kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured,
-                     kUnmeasured, kUnmeasured, kUnmeasured};
+                     kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured};
   Constants inter = intra;
   IntraTimes it = {};
   InterTimes nt = {};
@@ -711,6 +752,9 @@ int main(int argc, char** argv) {
       appendf(&text,
               "# inter gamma and copy: not measured with the intra-node level: the built-in "
               "defaults stand\n");
+    appendf(&text,
+            "# inter kernel copy (one-sided steps over RMA): not measured; the built-in default "
+            "stands\n");
   }
   appendf(&text, "format = 1\n");
   appendLevel(&text, "intra", intra);

@@ -30,7 +30,10 @@ const std::vector<TuneKey>& tuneKeys() {
   static const char kBeta[] = "time per byte moved through a message (us/B; 1/bandwidth)";
   static const char kGamma[] = "time per byte reduced (us/B)";
   static const char kCopy[] =
-      "time per byte copied straight from memory, one-sided steps and local copies (us/B)";
+      "time per byte copied in a rank's own memory, out of memory rather than cache (us/B)";
+  static const char kKernel[] =
+      "time per byte a one-sided step moves from or to a peer's memory that is not mapped here "
+      "(process_vm_readv; RMA between nodes) (us/B)";
   static const char kMapped[] =
       "time per byte a one-sided step moves in a peer's mapped memory (registered weftMemAlloc "
       "buffers) (us/B)";
@@ -46,6 +49,7 @@ const std::vector<TuneKey>& tuneKeys() {
       {"intra.sync_us", false, &LevelCost::syncUs, kSync},
       {"intra.msg_us", false, &LevelCost::msgUs, kMsg},
       {"intra.mapped_copy_us_per_byte", false, &LevelCost::mappedCopyUsPerByte, kMapped},
+      {"intra.kernel_copy_us_per_byte", false, &LevelCost::kernelCopyUsPerByte, kKernel},
       {"inter.alpha_us", true, &LevelCost::alphaUs, kAlpha},
       {"inter.beta_us_per_byte", true, &LevelCost::betaUsPerByte, kBeta},
       {"inter.gamma_us_per_byte", true, &LevelCost::gammaUsPerByte, kGamma},
@@ -53,6 +57,7 @@ const std::vector<TuneKey>& tuneKeys() {
       {"inter.sync_us", true, &LevelCost::syncUs, kSync},
       {"inter.msg_us", true, &LevelCost::msgUs, kMsg},
       {"inter.mapped_copy_us_per_byte", true, &LevelCost::mappedCopyUsPerByte, kMapped},
+      {"inter.kernel_copy_us_per_byte", true, &LevelCost::kernelCopyUsPerByte, kKernel},
   };
   return kKeys;
 }

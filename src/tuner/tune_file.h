@@ -5,12 +5,12 @@
 //   format = 1                       optional; the only format there is
 //   intra.alpha_us = 0.45            LevelCost fields of the intra-node level: alpha_us,
 //   intra.beta_us_per_byte = 1e-4    beta_us_per_byte, gamma_us_per_byte, copy_us_per_byte,
-//   sync_us,
-//                                    msg_us, mapped_copy_us_per_byte
+//                                    sync_us, msg_us, mapped_copy_us_per_byte,
+//                                    kernel_copy_us_per_byte
 //   inter.alpha_us = 5               the same for the inter-node level
-//   algo = allreduce:0-4K:recursive_doubling,4K-inf:ring   algorithm preferences, WEFT_ALGO's
-//   grammar;
-//                                    WEFT_ALGO overrides them per collective
+//   algo = allreduce:0-4K:recursive_doubling,4K-inf:ring
+//                                    algorithm preferences in WEFT_ALGO's grammar; WEFT_ALGO
+//                                    overrides them per collective
 //
 // Keys that are absent keep the built-in defaults of algorithms/cost.h. Every error is
 // weftInvalidArgument naming the file, the line and the key.

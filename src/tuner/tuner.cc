@@ -204,9 +204,10 @@ Result<Tuner> tunerFromConfig() {
   WEFT_ASSIGN_OR_RETURN(TuneFile tf, loadTuneFile(path));
   WEFT_INFO(kTuning,
             "tuner: WEFT_TUNE_FILE=%s: intra alpha %.3g us, beta %.3g us/B, gamma %.3g us/B, copy "
-            "%.3g us/B, sync %.3g us%s%s",
+            "%.3g us/B, kernel copy %.3g us/B, sync %.3g us%s%s",
             path.c_str(), tf.model.intra.alphaUs, tf.model.intra.betaUsPerByte,
-            tf.model.intra.gammaUsPerByte, tf.model.intra.copyUsPerByte, tf.model.intra.syncUs,
+            tf.model.intra.gammaUsPerByte, tf.model.intra.copyUsPerByte,
+            tf.model.intra.kernelCopyUsPerByte, tf.model.intra.syncUs,
             tf.hasAlgo ? "; algo = " : "", tf.hasAlgo ? tf.algoText.c_str() : "");
   return Tuner(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
 }

@@ -397,6 +397,30 @@ TEST(OneSidedTuning, RegisteredCallsPriceMappedCopies) {
   }
 }
 
+// One-sided steps on ordinary buffers are priced with the kernel copy's rate alone: a cheap local
+// copy (what weft-tune's memcpy measures) leaves them out at every size, and a kernel copy as
+// cheap as a mapped one brings them in at 1 MiB and more.
+TEST(OneSidedTuning, UnmappedOneSidedStepsPayTheKernelCopy) {
+  CostModel cheapCopy;
+  cheapCopy.intra.copyUsPerByte = cheapCopy.intra.mappedCopyUsPerByte;
+  CostModel cheapKernel;
+  cheapKernel.intra.kernelCopyUsPerByte = cheapKernel.intra.mappedCopyUsPerByte;
+  const Tuner a(AlgoOverride{}, cheapCopy), b(AlgoOverride{}, cheapKernel);
+  for (CollType type : kOneSidedColls) {
+    CollDesc d = floatCall(type, 2);
+    d.peerAccess = true;
+    for (uint64_t count : {uint64_t{2}, uint64_t{1} << 18, uint64_t{1} << 24}) {
+      d.count = count;
+      Result<const AlgorithmInfo*> x = a.choose(d), y = b.choose(d);
+      ASSERT_TRUE(x.ok() && y.ok()) << d.describe();
+      EXPECT_FALSE(x.value()->oneSided) << d.describe() << ": " << x.value()->name;
+      if (count >= (uint64_t{1} << 18)) {
+        EXPECT_TRUE(y.value()->oneSided) << d.describe() << ": " << y.value()->name;
+      }
+    }
+  }
+}
+
 // Fills rank r's all-gather input with values whose gathered result is checked exactly.
 void fillInput(float* in, size_t count, int r) {
   for (size_t i = 0; i < count; ++i)

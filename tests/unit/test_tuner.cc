@@ -978,6 +978,16 @@ TEST(WeftTune, QuickRunWritesAFileThatLoads) {
   }
   // One node: the inter-node level keeps its defaults, and the file says so.
   const std::string text = readFile(path);
+  // One-sided steps on unmapped buffers are priced with process_vm_readv's rate, not memcpy's,
+  // unless the kernel refused it here (then the file says why and the default stands).
+  if (text.find("process_vm_readv was refused") == std::string::npos) {
+    EXPECT_NE(text.find("\nintra.kernel_copy_us_per_byte"), std::string::npos) << text;
+    EXPECT_GT(l.kernelCopyUsPerByte, 0) << text;
+    EXPECT_TRUE(std::isfinite(l.kernelCopyUsPerByte)) << text;
+    EXPECT_NE(text.find("\n# process_vm_readv of "), std::string::npos) << text;
+  } else {
+    EXPECT_EQ(l.kernelCopyUsPerByte, LevelCost{}.kernelCopyUsPerByte) << text;
+  }
   EXPECT_NE(text.find("# The inter-node level was not measured (all 2 ranks share one node)"),
             std::string::npos)
       << text;
@@ -1047,6 +1057,13 @@ bool msgLeftOut(const std::string& text, const TuneKey& k) {
 void expectLevelMeasured(const std::string& text, const LevelCost& level, bool inter) {
   for (const TuneKey& k : tuneKeys()) {
     if (k.inter != inter || msgLeftOut(text, k)) continue;
+    // One-sided steps over RMA are not measured between nodes; through the kernel inside one,
+    // unless the kernel refused process_vm_readv (the file says so).
+    if (k.field == &LevelCost::kernelCopyUsPerByte &&
+        (inter || text.find("process_vm_readv was refused") != std::string::npos)) {
+      EXPECT_FALSE(setsKey(text, k.name)) << k.name << "\n" << text;
+      continue;
+    }
     EXPECT_TRUE(setsKey(text, k.name)) << k.name << " is missing\n" << text;
     const double v = level.*k.field;
     EXPECT_GT(v, 0) << k.name << "\n" << text;
@@ -1128,7 +1145,8 @@ TEST(WeftTune, QuickRunOnTwoHostsOfOneLeavesTheIntraNodeLevelAtItsDefaults) {
   for (const TuneKey& k : tuneKeys()) {
     const bool measured = k.inter && k.field != &LevelCost::gammaUsPerByte &&
                           k.field != &LevelCost::copyUsPerByte &&
-                          k.field != &LevelCost::mappedCopyUsPerByte && !msgLeftOut(text, k);
+                          k.field != &LevelCost::mappedCopyUsPerByte &&
+                          k.field != &LevelCost::kernelCopyUsPerByte && !msgLeftOut(text, k);
     EXPECT_EQ(setsKey(text, k.name), measured) << k.name << "\n" << text;
     const LevelCost& got = k.inter ? tf->model.inter : tf->model.intra;
     const LevelCost& def = k.inter ? defaults.inter : defaults.intra;
