@@ -336,12 +336,32 @@ struct Case {
   bool mapped;
   int channels = 0;  // 0: the schedules; otherwise the plans compiled over this many channels
   uint64_t chunkBytes = 0;
+  int levelPick = -1;  // hierarchical: RotatingChooser's k, or -1 for the builders' defaults
+};
+
+// Picks, for a hierarchical algorithm's level, the (k + level)-th flat algorithm (in table order)
+// that can run the sub-call, wrapping around: k = 0, 1, ... walks every level through its
+// algorithms in different pairings.
+class RotatingChooser : public LevelChooser {
+ public:
+  explicit RotatingChooser(int k) : k_(k) {}
+  const AlgorithmInfo* choose(const CollDesc& sub, Level level) const override {
+    std::vector<const AlgorithmInfo*> can;
+    for (const AlgorithmInfo* a : algorithmsFor(sub.type))
+      if (a->hierCost == nullptr && a->canRun(sub)) can.push_back(a);
+    if (can.empty()) return nullptr;
+    return can[static_cast<size_t>(k_ + static_cast<int>(level)) % can.size()];
+  }
+
+ private:
+  int k_;
 };
 
 std::string runCase(const AlgorithmInfo& algo, const Case& c, const CommLayout* topo, bool* ran) {
   *ran = false;
   const int p = c.nranks;
   VLayouts v(p, c.count);
+  const RotatingChooser chooser(c.levelPick);
   std::vector<RankOps> ranks;
   for (int r = 0; r < p; ++r) {
     CollDesc d;
@@ -361,6 +381,7 @@ std::string runCase(const AlgorithmInfo& algo, const Case& c, const CommLayout* 
     d.scratchShared = true;
     d.mapped = c.mapped;
     d.topo = topo;
+    if (c.levelPick >= 0) d.chooser = &chooser;
     if (c.coll == CollType::kAllToAllv) {
       d.layout = {v.sc[r].data(), v.sd[r].data(), v.rc[r].data(), v.rd[r].data()};
       d.count = d.sendSpan = v.sd[r].back() + v.sc[r].back();
@@ -390,6 +411,7 @@ std::string describe(const AlgorithmInfo& algo, const Case& c) {
   std::ostringstream o;
   o << collName(algo.coll) << ":" << algo.name << " on " << c.nranks << " ranks, count " << c.count
     << (c.inPlace ? ", in place" : "") << (c.mapped ? ", registered" : "");
+  if (c.levelPick >= 0) o << ", levels chosen by rotation " << c.levelPick;
   if (c.channels > 0)
     o << ", plans of " << c.chunkBytes << "-byte chunks over " << c.channels << " channels";
   return o.str();
@@ -403,7 +425,7 @@ std::string describe(const AlgorithmInfo& algo, const Case& c) {
 // line up with the bytes the steps touch.
 // Returns the number of cases the algorithm can run.
 int checkAlgorithm(const AlgorithmInfo& algo, const std::vector<int>& rankCounts, bool large,
-                   bool plans, const CommLayout* topo = nullptr) {
+                   bool plans, const CommLayout* topo = nullptr, int levelPick = -1) {
   std::vector<uint64_t> counts = {1, 1027};
   if (large) counts.push_back(4 * 65536 + 3);
   int cases = 0;
@@ -415,9 +437,10 @@ int checkAlgorithm(const AlgorithmInfo& algo, const std::vector<int>& rankCounts
             if ((mapped && !algo.oneSided) || (channels > 0 && !plans)) continue;
             // Chunks of about a sixth of a block, 64 bytes to 64 KiB: several per step.
             const uint64_t chunk = std::clamp<uint64_t>(count * 4 / 6 / 64 * 64, 64, 65536);
-            const Case c{
-                algo.coll, topo != nullptr ? topo->nranks() : p, count, inPlace, mapped, channels,
-                chunk};
+            const Case c{algo.coll, topo != nullptr ? topo->nranks() : p,
+                         count,     inPlace,
+                         mapped,    channels,
+                         chunk,     levelPick};
             bool ran = false;
             const std::string err = runCase(algo, c, topo, &ran);
             cases += ran ? 1 : 0;
@@ -430,15 +453,19 @@ class ScheduleHazards : public ::testing::TestWithParam<const AlgorithmInfo*> {}
 
 TEST_P(ScheduleHazards, NoUnorderedConflictingAccesses) {
   const AlgorithmInfo& algo = *GetParam();
+  int cases = 0;
   if (algo.hierCost != nullptr) {
-    // Hierarchical: over several node layouts, each level with the algorithms' defaults.
+    // Hierarchical: over several node layouts, each level with the builders' defaults and with
+    // every flat algorithm that can run it, in rotating pairings.
     for (const CommLayout& t :
          {CommLayout::blocks({2, 2}), CommLayout::blocks({3, 2, 4}), CommLayout::blocks({4, 4})})
-      checkAlgorithm(algo, {t.nranks()}, false, true, &t);
-    return;
+      for (int pick = -1; pick < 6; ++pick)
+        cases += checkAlgorithm(algo, {t.nranks()}, false, true, &t, pick);
+  } else {
+    cases += checkAlgorithm(algo, {1, 2, 3, 4, 5, 8}, true, true);
+    cases += checkAlgorithm(algo, {7, 9, 12, 16, 17}, false, false);
   }
-  checkAlgorithm(algo, {1, 2, 3, 4, 5, 8}, true, true);
-  checkAlgorithm(algo, {7, 9, 12, 16, 17}, false, false);
+  EXPECT_GT(cases, 0) << collName(algo.coll) << ":" << algo.name << " ran nowhere";
 }
 
 std::vector<const AlgorithmInfo*> allAlgorithms() {
