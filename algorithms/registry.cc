@@ -89,6 +89,10 @@ const std::vector<AlgorithmInfo> kTable = {
      "each rank copies its block of every peer's input straight into its output; needs access to "
      "peers' memory",
      algo::needsPeerAccess, algo::allToAllOneSided, algo::allToAllOneSidedCost, nullptr, true},
+    {CollType::kAllToAll, "staged",
+     "each rank copies every block it sends once into its scratch, which the block's reader "
+     "copies from into its output; no waiting for slots; needs access to peers' memory",
+     algo::needsPeerAccess, algo::allToAllStaged, algo::allToAllStagedCost, nullptr, true},
     {CollType::kSend, "direct", "one message to the peer", always, algo::sendDirect,
      algo::p2pDirectCost},
     {CollType::kRecv, "direct", "one message from the peer", always, algo::recvDirect,

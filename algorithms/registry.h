@@ -108,6 +108,8 @@ Status broadcastOneSided(const CollDesc& d, Schedule* s);
 double broadcastOneSidedCost(const CollDesc& d, const LevelCost& c);
 Status allToAllOneSided(const CollDesc& d, Schedule* s);
 double allToAllOneSidedCost(const CollDesc& d, const LevelCost& c);
+Status allToAllStaged(const CollDesc& d, Schedule* s);
+double allToAllStagedCost(const CollDesc& d, const LevelCost& c);
 // A single rank: copy the input to the output where they differ.
 Status selfCopy(const CollDesc& d, Schedule* s);
 Status allToAllPairwise(const CollDesc& d, Schedule* s);

@@ -22,13 +22,13 @@ namespace {
 class MultiProcessA2a : public testing::TestWithParam<int> {};
 
 // The tuner's choice, then each algorithm forced (WEFT_ALGO names them; a small chunk size makes
-// every large block many chunks).
+// every large block many chunks); staged through scratch the peers map.
 TEST_P(MultiProcessA2a, EveryAlgorithm) {
   const int n = GetParam();
   ShmDir dir;
   ASSERT_FALSE(dir.path().empty()) << "cannot create a directory in /dev/shm";
   for (const char* algo : {"", "alltoall:pairwise;gather:linear;scatter:linear",
-                           "alltoall:bruck;gather:tree;scatter:tree"}) {
+                           "alltoall:bruck;gather:tree;scatter:tree", "alltoall:staged"}) {
     std::string extra =
         "--timeout 300 -x WEFT_TIMEOUT=60 -x WEFT_CHUNK_SIZE=16K -x WEFT_SHM_DIR=" + dir.path();
     if (*algo != '\0') extra += std::string(" -x WEFT_ALGO=\"") + algo + "\"";
