@@ -84,12 +84,12 @@ struct Queue {
   std::vector<uint32_t> ops;
 };
 struct RankOps {
-  CollDesc desc;
+  std::vector<CollDesc> parts;  // the operations of a group, in order (one for a single call)
   std::vector<Op> ops;
   std::vector<Queue> queues;
 };
 
-RankOps fromSchedule(const CollDesc& d, const Schedule& s) {
+RankOps fromSchedule(const std::vector<CollDesc>& d, const Schedule& s) {
   RankOps r{d, {}, {}};
   std::map<std::pair<int, bool>, std::vector<std::pair<uint32_t, uint32_t>>> q;  // (phase, step)
   for (StepId i = 0; i < s.steps.size(); ++i) {
@@ -112,7 +112,7 @@ RankOps fromSchedule(const CollDesc& d, const Schedule& s) {
   return r;
 }
 
-RankOps fromPlan(const CollDesc& d, const Plan& plan) {
+RankOps fromPlan(const std::vector<CollDesc>& d, const Plan& plan) {
   RankOps r{d, {}, {}};
   r.ops.resize(plan.ops.size());
   for (uint32_t i = 0; i < plan.ops.size(); ++i) {
@@ -233,13 +233,18 @@ class HazardChecker {
 
   std::string findRaces() {
     const int p = static_cast<int>(ranks_.size());
-    std::vector<Space> spaces;
+    // Part k of a group has buffers 3k..3k+2, apart from every other part's.
+    std::vector<std::vector<uint64_t>> spaces(p);
     for (int r = 0; r < p; ++r)
-      spaces.push_back(spaceFor(ranks_[r].desc));
+      for (size_t k = 0; k < ranks_[r].parts.size(); ++k) {
+        const Space s = spaceFor(ranks_[r].parts[k]);
+        for (uint64_t b : s.base)
+          spaces[r].push_back(b + k * kBuffersPerPart * kApart);
+      }
     std::vector<std::vector<Access>> acc(p);
     auto add = [&](int rank, const Region& g, uint32_t node, bool write) {
       if (g.buf == kNoBuf || g.bytes == 0) return;
-      const uint64_t b = spaces[rank].base[g.buf % kBuffersPerPart] + g.offset;
+      const uint64_t b = spaces[rank].at(g.buf) + g.offset;
       acc[rank].push_back({b, b + g.bytes, node, write});
     };
     for (uint32_t v = 0; v < rankOf_.size(); ++v) {
@@ -284,7 +289,8 @@ class HazardChecker {
         for (size_t j = i + 1; j < list.size() && list[j].begin < list[i].end; ++j) {
           const Access &a = list[i], &b = list[j];
           if (a.node == b.node || !(a.write || b.write) || ordered(a.node, b.node)) continue;
-          const uint64_t space = a.begin / kApart;
+          const uint64_t space = a.begin / kApart % kBuffersPerPart,
+                         part = a.begin / kApart / kBuffersPerPart;
           std::ostringstream o;
           o << where(a.node) << (a.write ? " writes" : " reads") << " bytes [" << a.begin % kApart
             << ", " << a.end % kApart << ") and " << where(b.node)
@@ -293,7 +299,7 @@ class HazardChecker {
             << (space == 0   ? "send"
                 : space == 1 ? "receive"
                              : "scratch")
-            << " buffer with nothing ordering them";
+            << " buffer (part " << part << ") with nothing ordering them";
           return o.str();
         }
     }
@@ -357,51 +363,74 @@ class RotatingChooser : public LevelChooser {
   int k_;
 };
 
-std::string runCase(const AlgorithmInfo& algo, const Case& c, const CommLayout* topo, bool* ran) {
+// Rank r's description of a call of `coll` in case c.
+CollDesc descFor(CollType coll, const Case& c, int r, const VLayouts& v, const CommLayout* topo,
+                 const LevelChooser* chooser) {
+  const int p = c.nranks;
+  CollDesc d;
+  d.type = coll;
+  d.count = c.count;
+  d.rank = r;
+  d.nranks = p;
+  d.root = -1;
+  if (coll == CollType::kBroadcast || coll == CollType::kReduce || coll == CollType::kGather ||
+      coll == CollType::kScatter)
+    d.root = p / 2;
+  // The conventions that give an in-place call on this rank (a rooted gather or scatter is in
+  // place on the root only).
+  d.inPlace = c.inPlace && (d.root < 0 || coll == CollType::kBroadcast ||
+                            coll == CollType::kReduce || r == d.root);
+  d.peerAccess = true;
+  d.scratchShared = true;
+  d.mapped = c.mapped;
+  d.topo = topo;
+  d.chooser = chooser;
+  if (coll == CollType::kAllToAllv) {
+    d.layout = {v.sc[r].data(), v.sd[r].data(), v.rc[r].data(), v.rd[r].data()};
+    d.count = d.sendSpan = v.sd[r].back() + v.sc[r].back();
+    d.recvSpan = v.rd[r].back() + v.rc[r].back();
+    d.layoutHash = 1;
+    d.inPlace = false;
+  }
+  return d;
+}
+
+// Builds every rank's schedule of the call (one algorithm) or of a group of calls (several, each
+// a part, merged as the engine merges them) and checks them together. *ran: whether every
+// algorithm could run its call.
+std::string runCase(const std::vector<const AlgorithmInfo*>& algos, const Case& c,
+                    const CommLayout* topo, bool* ran) {
   *ran = false;
   const int p = c.nranks;
   VLayouts v(p, c.count);
   const RotatingChooser chooser(c.levelPick);
   std::vector<RankOps> ranks;
   for (int r = 0; r < p; ++r) {
-    CollDesc d;
-    d.type = c.coll;
-    d.count = c.count;
-    d.rank = r;
-    d.nranks = p;
-    d.root = -1;
-    if (c.coll == CollType::kBroadcast || c.coll == CollType::kReduce ||
-        c.coll == CollType::kGather || c.coll == CollType::kScatter)
-      d.root = p / 2;
-    // The conventions that give an in-place call on this rank (a rooted gather or scatter is in
-    // place on the root only).
-    d.inPlace = c.inPlace && (d.root < 0 || c.coll == CollType::kBroadcast ||
-                              c.coll == CollType::kReduce || r == d.root);
-    d.peerAccess = true;
-    d.scratchShared = true;
-    d.mapped = c.mapped;
-    d.topo = topo;
-    if (c.levelPick >= 0) d.chooser = &chooser;
-    if (c.coll == CollType::kAllToAllv) {
-      d.layout = {v.sc[r].data(), v.sd[r].data(), v.rc[r].data(), v.rd[r].data()};
-      d.count = d.sendSpan = v.sd[r].back() + v.sc[r].back();
-      d.recvSpan = v.rd[r].back() + v.rc[r].back();
-      d.layoutHash = 1;
-      d.inPlace = false;
+    std::vector<CollDesc> parts;
+    Schedule merged;
+    for (size_t k = 0; k < algos.size(); ++k) {
+      const CollDesc d =
+          descFor(algos[k]->coll, c, r, v, topo, c.levelPick >= 0 ? &chooser : nullptr);
+      if (!algos[k]->canRun(d)) return "";
+      Schedule s;
+      s.elemSize = d.elemSize;
+      Status st = algos[k]->build(d, &s);
+      if (!st.ok()) return "rank " + std::to_string(r) + " fails to build: " + st.message();
+      parts.push_back(d);
+      if (algos.size() == 1)
+        merged = std::move(s);
+      else
+        merged.append(s, static_cast<uint16_t>(k));
     }
-    if (!algo.canRun(d)) return "";
-    Schedule s;
-    Status st = algo.build(d, &s);
-    if (!st.ok()) return "rank " + std::to_string(r) + " fails to build: " + st.message();
+    merged.elemSize = 4;  // every part is float32
     if (c.channels == 0) {
-      ranks.push_back(fromSchedule(d, s));
+      ranks.push_back(fromSchedule(parts, merged));
       continue;
     }
-    s.elemSize = d.elemSize;
-    auto plan = compilePlan(s, c.chunkBytes, c.channels);
+    auto plan = compilePlan(merged, c.chunkBytes, c.channels);
     if (!plan.ok())
       return "rank " + std::to_string(r) + " fails to compile: " + plan.status().message();
-    ranks.push_back(fromPlan(d, *plan));
+    ranks.push_back(fromPlan(parts, *plan));
   }
   *ran = true;
   return HazardChecker(std::move(ranks)).check();
@@ -442,7 +471,7 @@ int checkAlgorithm(const AlgorithmInfo& algo, const std::vector<int>& rankCounts
                          mapped,    channels,
                          chunk,     levelPick};
             bool ran = false;
-            const std::string err = runCase(algo, c, topo, &ran);
+            const std::string err = runCase({&algo}, c, topo, &ran);
             cases += ran ? 1 : 0;
             EXPECT_EQ(err, "") << describe(algo, c);
           }
@@ -479,6 +508,29 @@ INSTANTIATE_TEST_SUITE_P(All, ScheduleHazards, ::testing::ValuesIn(allAlgorithms
                          [](const ::testing::TestParamInfo<const AlgorithmInfo*>& i) {
                            return std::string(collName(i.param->coll)) + "_" + i.param->name;
                          });
+
+// Groups: two operations merged into one schedule as the engine merges them (each a part with its
+// own buffers and scratch, later parts in later phases), every flat algorithm paired with itself
+// and with the next one in the table.
+TEST(GroupHazards, TwoOperationsMergedStayOrdered) {
+  std::vector<const AlgorithmInfo*> flat;
+  for (const AlgorithmInfo* a : allAlgorithms())
+    if (a->hierCost == nullptr) flat.push_back(a);
+  int cases = 0;
+  for (size_t i = 0; i < flat.size(); ++i)
+    for (const AlgorithmInfo* second : {flat[i], flat[(i + 1) % flat.size()]})
+      for (int p : {2, 3, 4, 5})
+        for (bool inPlace : {false, true})
+          for (int channels : {0, 3}) {
+            const Case c{flat[i]->coll, p, 1027, inPlace, false, channels, 640, -1};
+            bool ran = false;
+            const std::string err = runCase({flat[i], second}, c, nullptr, &ran);
+            cases += ran ? 1 : 0;
+            EXPECT_EQ(err, "") << describe(*flat[i], c) << ", then " << collName(second->coll)
+                               << ":" << second->name;
+          }
+  EXPECT_GT(cases, 100);
+}
 
 }  // namespace
 }  // namespace weft
