@@ -9,8 +9,9 @@
 // send before what comes after the receive.
 //
 // The check runs on the schedules (step by step) and on the plans the engine compiles from them
-// (chunk by chunk, over several channels), where a dependency between steps of one size streams
-// chunk by chunk and must line up with the bytes both touch. Running the collectives finds a race
+// (chunk by chunk, over several channels, with the window protocol around one-sided schedules),
+// where a dependency between steps of one size streams chunk by chunk and must line up with the
+// bytes both touch. Running the collectives finds a race
 // only where timing exposes it; this finds it in every schedule, at rank counts and sizes the
 // multi-process tests never reach.
 #include <gtest/gtest.h>
@@ -27,6 +28,7 @@
 #include "algorithms/registry.h"
 #include "core/layout.h"
 #include "engine/plan.h"
+#include "engine/window.h"
 
 namespace weft {
 namespace {
@@ -237,12 +239,17 @@ class HazardChecker {
     const int p = static_cast<int>(ranks_.size());
     // Part k of a group has buffers 3k..3k+2, apart from every other part's.
     std::vector<std::vector<uint64_t>> spaces(p);
-    for (int r = 0; r < p; ++r)
-      for (size_t k = 0; k < ranks_[r].parts.size(); ++k) {
+    // The window protocol's two buffers (the engine's plans) come after them.
+    for (int r = 0; r < p; ++r) {
+      const size_t n = ranks_[r].parts.size();
+      for (size_t k = 0; k < n; ++k) {
         const Space s = spaceFor(ranks_[r].parts[k]);
         for (uint64_t b : s.base)
           spaces[r].push_back(b + k * kBuffersPerPart * kApart);
       }
+      spaces[r].push_back(n * kBuffersPerPart * kApart);
+      spaces[r].push_back((n * kBuffersPerPart + 1) * kApart);
+    }
     std::vector<std::vector<Access>> acc(p);
     auto add = [&](int rank, const Region& g, uint32_t node, bool write) {
       if (g.buf == kNoBuf || g.bytes == 0) return;
@@ -428,6 +435,15 @@ std::string runCase(const std::vector<const AlgorithmInfo*>& algos, const Case& 
     if (c.channels == 0) {
       ranks.push_back(fromSchedule(parts, merged));
       continue;
+    }
+    // The plan the engine runs: one-sided schedules get the window protocol first.
+    if (usesWindows(merged)) {
+      Schedule withWindows;
+      WindowLayout window;
+      Status st =
+          addWindowProtocol(merged, static_cast<int>(parts.size()), p, 16, &withWindows, &window);
+      if (!st.ok()) return "rank " + std::to_string(r) + " fails to add windows: " + st.message();
+      merged = std::move(withWindows);
     }
     auto plan = compilePlan(merged, c.chunkBytes, c.channels);
     if (!plan.ok())
