@@ -34,11 +34,6 @@ struct LevelCost {
   double kernelCopyUsPerByte = 3e-4;
 };
 
-// What a one-sided step pays per byte it moves from or to a peer.
-inline double peerCopyUsPerByte(bool mapped, const LevelCost& c) {
-  return mapped ? c.mappedCopyUsPerByte : c.kernelCopyUsPerByte;
-}
-
 struct CostModel {
   LevelCost intra;  // ranks on one node
   // Ranks on different nodes. The defaults are TCP between network namespaces of the development

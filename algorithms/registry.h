@@ -48,6 +48,30 @@ struct AlgorithmInfo {
   bool oneSided = false;
 };
 
+// All ranks' send and receive buffers together beyond which a copy through the kernel
+// (process_vm_readv) no longer runs at its in-cache rate. Measured on the development VMs, where
+// the kernel's copy is cheap (Intel, Linux 6.18): a one-sided all-to-all or all-reduce over it
+// was 1.3x the pairwise exchange or the ring with 64 MiB of buffers in all (2 ranks, 16 MiB) and
+// 0.7-0.85x with 256 MiB (64 MiB): the kernel writes the output through the cache, where weft's
+// own copies of large outputs stream past it.
+inline constexpr uint64_t kKernelCopyFitBytes = uint64_t{128} << 20;
+
+// What a one-sided step pays per byte it moves from or to a peer's memory that is not mapped
+// here: the kernel's copy, and beyond kKernelCopyFitBytes half a message's copies more.
+inline double kernelCopyUsPerByte(const CollDesc& d, const LevelCost& c) {
+  const double footprint =
+      static_cast<double>(d.nranks) * static_cast<double>(d.sendBufBytes() + d.recvBufBytes());
+  return footprint > static_cast<double>(kKernelCopyFitBytes)
+             ? c.kernelCopyUsPerByte + c.betaUsPerByte / 2
+             : c.kernelCopyUsPerByte;
+}
+
+// What a one-sided step pays per byte it moves from or to a peer: in mapped memory (registered
+// buffers, CollDesc::mapped) or through the kernel.
+inline double peerCopyUsPerByte(const CollDesc& d, const LevelCost& c) {
+  return d.mapped ? c.mappedCopyUsPerByte : kernelCopyUsPerByte(d, c);
+}
+
 const std::vector<AlgorithmInfo>& algorithmTable();
 const AlgorithmInfo* findAlgorithm(CollType coll, const std::string& name);  // case-insensitive
 const std::vector<const AlgorithmInfo*>& algorithmsFor(CollType coll);

@@ -12,10 +12,11 @@
 //          one_sided) move the same bytes in both and differ by the reduction; the file notes
 //          which ran, and warns when they differ.
 //   copy   memcpy of a large buffer written beforehand (no page faults), per byte
-//   kernel process_vm_readv of as many bytes from this process into another buffer, per byte:
-//          the kernel path of a one-sided step on buffers peers cannot map (pinning the pages
-//          and copying, as a read of a peer's memory does); where the kernel refuses it, the
-//          built-in default stands and the file says why
+//   kernel process_vm_readv of as many bytes from this process into another buffer, against
+//          the memcpy: the kernel path of a one-sided step on buffers peers cannot map (pinning
+//          the pages and copying, as a read of a peer's memory does), written as that share of
+//          beta's two copies, (T_kernel / T_copy) beta / 2, as a communicator calibrates it at
+//          init; where the kernel refuses it, the built-in default stands and the file says why
 //   mapped the copy's rate: a one-sided step in mapped memory is a plain copy
 //   sync   a 1-element all-reduce over all ranks: the cheapest barrier the API offers
 // The ranks first learn their layout as weft does: each computes its host key (WEFT_HOST_ID, or
@@ -421,7 +422,10 @@ Constants intraConstants(const IntraTimes& t, int nranks, const Plan& plan, std:
   k.msg = msgFromBurst(t.burstUs, t.smallUs, "intra", notes);
   // A one-sided step in mapped memory is a plain copy between two buffers.
   k.mapped = k.copy;
-  k.kernel = t.kernelUs / static_cast<double>(plan.copyBytes);
+  // The kernel's copy against memcpy of the same bytes, priced like the communicator's own
+  // calibration at init (Tuner::calibrateKernelCopy): as that share of a message's two copies, so
+  // that it compares with beta measured the same way on any machine.
+  k.kernel = t.kernelUs / t.copyUs * k.beta / 2;
   if (t.kernelErrno != 0)
     appendf(notes,
             "# kernel copy: process_vm_readv was refused (%s); the built-in default stands\n",

@@ -20,7 +20,7 @@ Status allGatherOneSided(const CollDesc& d, Schedule* s) {
 
 double allGatherOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return 2 * c.syncUs + (p - 1) * n * peerCopyUsPerByte(d.mapped, c);
+  return 2 * c.syncUs + (p - 1) * n * peerCopyUsPerByte(d, c);
 }
 
 }  // namespace weft::algo

@@ -43,7 +43,7 @@ Status allReduceOneSided(const CollDesc& d, Schedule* s) {
 
 double allReduceOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return 2 * c.syncUs + (p - 1) / p * n * (2 * peerCopyUsPerByte(d.mapped, c) + c.gammaUsPerByte);
+  return 2 * c.syncUs + (p - 1) / p * n * (2 * peerCopyUsPerByte(d, c) + c.gammaUsPerByte);
 }
 
 }  // namespace weft::algo

@@ -40,7 +40,7 @@ Status allToAllOneSided(const CollDesc& d, Schedule* s) {
 
 double allToAllOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  const double base = 2 * c.syncUs + (p - 1) * n * peerCopyUsPerByte(d.mapped, c);
+  const double base = 2 * c.syncUs + (p - 1) * n * peerCopyUsPerByte(d, c);
   return d.inPlace ? base + c.syncUs + (p - 1) * n * c.betaUsPerByte : base;
 }
 

@@ -47,7 +47,7 @@ Status allToAllStaged(const CollDesc& d, Schedule* s) {
 
 double allToAllStagedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  const double readUs = d.scratchShared ? c.betaUsPerByte / 2 : c.kernelCopyUsPerByte;
+  const double readUs = d.scratchShared ? c.betaUsPerByte / 2 : kernelCopyUsPerByte(d, c);
   return c.alphaUs + 2 * c.syncUs + (p - 2) * c.msgUs + (p - 1) * n * c.betaUsPerByte / 2 +
          (p - 1) * n * readUs + (d.inPlace ? 0 : n * c.betaUsPerByte / 2);
 }

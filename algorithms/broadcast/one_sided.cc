@@ -20,7 +20,7 @@ Status broadcastOneSided(const CollDesc& d, Schedule* s) {
 }
 
 double broadcastOneSidedCost(const CollDesc& d, const LevelCost& c) {
-  return 2 * c.syncUs + static_cast<double>(d.bytes()) * peerCopyUsPerByte(d.mapped, c);
+  return 2 * c.syncUs + static_cast<double>(d.bytes()) * peerCopyUsPerByte(d, c);
 }
 
 }  // namespace weft::algo

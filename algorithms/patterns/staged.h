@@ -20,7 +20,7 @@
 #include <cmath>
 #include <vector>
 
-#include "algorithms/cost.h"
+#include "algorithms/registry.h"
 #include "core/coll.h"
 #include "core/schedule.h"
 
@@ -95,7 +95,7 @@ void stagedPublish(const CollDesc& d, Schedule* s, uint64_t n, Owns owns, Region
 inline double stagedPublishCost(const CollDesc& d, const LevelCost& c, double n, double staged,
                                 double read, double signals) {
   const double m = std::ceil(n / static_cast<double>(stagePieceBytes(d.elemSize)));
-  const double readUs = d.scratchShared ? c.betaUsPerByte / 2 : c.kernelCopyUsPerByte;
+  const double readUs = d.scratchShared ? c.betaUsPerByte / 2 : kernelCopyUsPerByte(d, c);
   return c.alphaUs + 2 * c.syncUs + 2 * m * signals * c.msgUs + staged * n * c.betaUsPerByte / 2 +
          read * n * readUs;
 }

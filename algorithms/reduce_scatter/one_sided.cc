@@ -25,7 +25,7 @@ Status reduceScatterOneSided(const CollDesc& d, Schedule* s) {
 
 double reduceScatterOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return 2 * c.syncUs + (p - 1) * n * (peerCopyUsPerByte(d.mapped, c) + c.gammaUsPerByte);
+  return 2 * c.syncUs + (p - 1) * n * (peerCopyUsPerByte(d, c) + c.gammaUsPerByte);
 }
 
 }  // namespace weft::algo

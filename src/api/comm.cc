@@ -149,6 +149,7 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
     comm->scratchShared = pm->mapsShared();
   }
   comm->tuner = std::move(tuner);
+  comm->tuner.calibrateKernelCopy(options.kernelCopyRatio);
   comm->layout = options.layout.nranks() != 0 ? options.layout : CommLayout::flat(nranks);
   comm->tuner.setInterNode(comm->layout.nnodes() > 1);
   comm->places = options.places;

@@ -17,6 +17,7 @@
 #include "topology/node_topology.h"
 #include "transports/net/net_transport.h"
 #include "transports/net/routed_transport.h"
+#include "transports/shm/peer_memory.h"
 #include "transports/shm/shm_transport.h"
 
 using weft::errorStatus;
@@ -52,6 +53,10 @@ struct PeerInfo {
   char binding[64];  // this process's CPUs (a cpulist, cut short if longer)
   char nic[32];      // the NIC nearest to its NUMA node: its interface or verbs name, or bus id
   char accel[32];    // the accelerator nearest to it: "gpu 0000:3b:00.0", ...
+  // The CPUs this process may run on (sched_getaffinity, CPUs 0-1023); all zero where unknown.
+  uint64_t cpuMask[16];
+  // process_vm_readv against memcpy on this machine (kernelCopyRatio(); 0 where refused).
+  double kernelCopyRatio;
 };
 
 // This node's topology, read once per process (tens of milliseconds with hwloc): every
@@ -108,7 +113,41 @@ PeerInfo localInfo() {
   info.version = WEFT_VERSION_CODE;
   info.channels = static_cast<int32_t>(weft::config::intValue("WEFT_NCHANNELS"));
   info.numa = -1;
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
+    for (int c = 0; c < CPU_SETSIZE && c < 1024; ++c)
+      if (CPU_ISSET(c, &cpus)) info.cpuMask[c / 64] |= uint64_t{1} << (c % 64);
+  info.kernelCopyRatio = weft::kernelCopyRatio();
   return info;
+}
+
+// The ranks on one machine (one kernel, whatever hosts they pose as) and the CPUs they may run on
+// together: the union of their affinity masks, or 0 where a mask is unknown.
+struct MachineLoad {
+  int ranks = 0;
+  int cpus = 0;
+  bool crowded() const { return cpus > 0 && ranks > cpus; }
+};
+
+MachineLoad machineLoad(const std::vector<PeerInfo>& infos, const PeerInfo& of) {
+  MachineLoad load;
+  uint64_t mask[std::size(PeerInfo{}.cpuMask)] = {};
+  bool known = true;
+  for (const PeerInfo& p : infos) {
+    if (strncmp(p.machineKey, of.machineKey, sizeof p.machineKey) != 0) continue;
+    ++load.ranks;
+    bool any = false;
+    for (size_t w = 0; w < std::size(mask); ++w) {
+      mask[w] |= p.cpuMask[w];
+      any = any || p.cpuMask[w] != 0;
+    }
+    known = known && any;
+  }
+  if (known)
+    for (uint64_t w : mask)
+      load.cpus += __builtin_popcountll(w);
+  return load;
 }
 
 // The communicator's layout: nodes from the host keys, NUMA groups from each rank's binding.
@@ -281,19 +320,19 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   // the CPU, so yield at once (as Open MPI's yield-when-idle does), unless WEFT_SPIN_US says
   // otherwise. Ranks are counted by kernel, not by weft's hosts: ranks posing as several hosts
   // (WEFT_HOST_ID, network namespaces, containers) still share this machine's CPUs.
-  cpu_set_t cpus;
-  const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  const PeerInfo& self = infos[static_cast<size_t>(rank)];
-  const auto sameMachine = [&self](const PeerInfo& p) {
-    return strncmp(p.machineKey, self.machineKey, sizeof p.machineKey) == 0;
-  };
-  const auto machineRanks =
-      static_cast<int>(std::count_if(infos.begin(), infos.end(), sameMachine));
-  if (machineRanks > ncpus && !weft::config::isSet("WEFT_SPIN_US")) {
+  const MachineLoad load = machineLoad(infos, infos[static_cast<size_t>(rank)]);
+  if (load.crowded() && !weft::config::isSet("WEFT_SPIN_US")) {
     options.wait.spinUs = 0;
     WEFT_INFO(kInit, "%d ranks on this machine's %d CPUs: yielding as soon as nothing moves",
-              machineRanks, ncpus);
+              load.ranks, load.cpus);
   }
+  // One price for the kernel's copy on every rank, so that all choose alike: the median of the
+  // ranks' measurements (0, unknown, if any rank's kernel refused it).
+  std::vector<double> ratios;
+  for (const PeerInfo& p : infos)
+    ratios.push_back(p.kernelCopyRatio);
+  std::sort(ratios.begin(), ratios.end());
+  options.kernelCopyRatio = ratios.front() > 0 ? ratios[ratios.size() / 2] : 0;
   WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),
                                                           std::move(boot), options));
   WEFT_INFO(kInit, "comm %p rank %d of %d ready on host %s (transport %s, id %016llx)",

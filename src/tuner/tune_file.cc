@@ -114,6 +114,7 @@ Result<TuneFile> parseTuneFile(const std::string& text, const std::string& path)
       return fail(key + " = \"" + value + "\" is out of range (a finite number >= 0)");
     LevelCost& level = k->inter ? tf.model.inter : tf.model.intra;
     level.*(k->field) = v;
+    tf.keys.push_back(key);
   }
   return tf;
 }

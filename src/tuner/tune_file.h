@@ -28,6 +28,7 @@ namespace weft {
 struct TuneFile {
   std::string path;
   CostModel model;
+  std::vector<std::string> keys;  // the constants the file sets ("intra.alpha_us", ...)
   bool hasAlgo = false;
   AlgoOverride algo;
   std::string algoText;

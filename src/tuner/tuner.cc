@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <tuple>
@@ -182,6 +183,16 @@ void Tuner::makeChoosers() {
   choosers_ = std::move(set);
 }
 
+void Tuner::calibrateKernelCopy(double ratio) {
+  if (kernelCopyFromFile_ || !(ratio > 0)) return;
+  model_.intra.kernelCopyUsPerByte = ratio * model_.intra.betaUsPerByte / 2;
+  modelSource_ += strprintf(", kernel copy %.2fx memcpy measured at init", ratio);
+  makeChoosers();
+  WEFT_INFO(kTuning,
+            "tuner: process_vm_readv takes %.2fx memcpy's time here: kernel copy %.3g us/B", ratio,
+            model_.intra.kernelCopyUsPerByte);
+}
+
 Explanation Tuner::explain(const CollDesc& d) const {
   CollDesc desc = d;
   if (desc.chooser == nullptr) desc.chooser = chooserFor(d.type);
@@ -209,7 +220,10 @@ Result<Tuner> tunerFromConfig() {
             tf.model.intra.gammaUsPerByte, tf.model.intra.copyUsPerByte,
             tf.model.intra.kernelCopyUsPerByte, tf.model.intra.syncUs,
             tf.hasAlgo ? "; algo = " : "", tf.hasAlgo ? tf.algoText.c_str() : "");
-  return Tuner(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
+  Tuner t(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
+  t.kernelCopyFromFile_ =
+      std::find(tf.keys.begin(), tf.keys.end(), "intra.kernel_copy_us_per_byte") != tf.keys.end();
+  return t;
 }
 
 }  // namespace weft

@@ -94,6 +94,11 @@ class Tuner {
   // Whether the communicator's ranks are on more than one node (the inter-node costs apply). One
   // node until the topology layer says otherwise.
   void setInterNode(bool inter) { interNode_ = inter; }
+  // Prices the kernel's copy of the intra-node level (kernel_copy_us_per_byte) from how much
+  // longer process_vm_readv takes than memcpy on the ranks' machines (kernelCopyRatio(), measured
+  // at init): ratio x beta / 2, beta being a message's two copies. Left alone where the tuning
+  // file sets the key, or where the ratio is 0 (not measured).
+  void calibrateKernelCopy(double ratio);
   // What a call of this collective puts in CollDesc::chooser; valid while any copy of this tuner
   // lives.
   const LevelChooser* chooserFor(CollType type) const {
@@ -101,11 +106,13 @@ class Tuner {
   }
 
  private:
+  friend Result<Tuner> tunerFromConfig();
   struct LogMemo;  // the call shapes already logged; shared by copies
   AlgoOverride override_;
   CostModel model_;
   std::string modelSource_ = "built-in defaults";
   bool interNode_ = false;
+  bool kernelCopyFromFile_ = false;  // WEFT_TUNE_FILE sets intra.kernel_copy_us_per_byte
   std::shared_ptr<LogMemo> memo_;
   std::shared_ptr<const std::vector<TunerLevelChooser>>
       choosers_;  // per CollType; shared by copies

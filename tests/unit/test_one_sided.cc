@@ -17,6 +17,7 @@
 #include "engine/window.h"
 #include "memory/shared_alloc.h"
 #include "runner.h"
+#include "test_env.h"
 #include "transports/shm/peer_memory.h"
 #include "tuner/tuner.h"
 #include "weft/weft.h"
@@ -419,6 +420,85 @@ TEST(OneSidedTuning, UnmappedOneSidedStepsPayTheKernelCopy) {
       }
     }
   }
+}
+
+// The kernel's copy is priced from process_vm_readv's time against memcpy's, measured at init:
+// where it is close to a plain copy (1.2x, the Intel development VMs) one-sided algorithms run
+// ordinary buffers from mid sizes on, until all ranks' buffers outgrow kKernelCopyFitBytes; where
+// it costs several copies (3x, the AMD ones) they never do. A tuning file's value stands.
+TEST(OneSidedTuning, KernelCopyCalibratedAtInit) {
+  Tuner cheap, dear, unknown;
+  cheap.calibrateKernelCopy(1.2);
+  dear.calibrateKernelCopy(3.0);
+  unknown.calibrateKernelCopy(0);
+  const LevelCost def;
+  EXPECT_DOUBLE_EQ(cheap.model().intra.kernelCopyUsPerByte, 1.2 * def.betaUsPerByte / 2);
+  EXPECT_DOUBLE_EQ(dear.model().intra.kernelCopyUsPerByte, 3.0 * def.betaUsPerByte / 2);
+  EXPECT_DOUBLE_EQ(unknown.model().intra.kernelCopyUsPerByte, def.kernelCopyUsPerByte);
+  EXPECT_NE(cheap.modelSource().find("kernel copy 1.20x memcpy measured at init"),
+            std::string::npos)
+      << cheap.modelSource();
+  EXPECT_EQ(unknown.modelSource(), "built-in defaults");
+  for (CollType type : kOneSidedColls) {
+    CollDesc d = floatCall(type, 2);
+    d.peerAccess = true;
+    d.scratchShared = true;
+    d.count = uint64_t{1} << 18;  // 1 MiB per rank
+    Result<const AlgorithmInfo*> c = cheap.choose(d), x = dear.choose(d);
+    ASSERT_TRUE(c.ok() && x.ok()) << d.describe();
+    EXPECT_TRUE(c.value()->oneSided) << d.describe() << ": " << c.value()->name;
+    EXPECT_FALSE(x.value()->oneSided) << d.describe() << ": " << x.value()->name;
+  }
+  // Past kKernelCopyFitBytes (2 ranks x 256 MiB of buffers) the ring and the pairwise exchange
+  // are back; below it (2 x 32 MiB) one-sided stays.
+  for (CollType type : {CollType::kAllReduce, CollType::kAllToAll}) {
+    CollDesc d = floatCall(type, 2);
+    d.peerAccess = true;
+    d.scratchShared = true;
+    d.count = (type == CollType::kAllToAll ? uint64_t{1} << 24 : uint64_t{1} << 25);
+    ASSERT_GT(2 * (d.sendBufBytes() + d.recvBufBytes()), kKernelCopyFitBytes);
+    EXPECT_FALSE(cheap.choose(d).value()->oneSided) << d.describe();
+    d.count /= 8;
+    ASSERT_LE(2 * (d.sendBufBytes() + d.recvBufBytes()), kKernelCopyFitBytes);
+    EXPECT_TRUE(cheap.choose(d).value()->oneSided) << d.describe();
+  }
+}
+
+TEST(OneSidedTuning, KernelCopyFromTheTuningFileStands) {
+  const std::string path = testing::TempDir() + "weft_kernel_tune.txt";
+  {
+    std::ofstream f(path);
+    f << "intra.kernel_copy_us_per_byte = 7e-4\nintra.beta_us_per_byte = 2e-4\n";
+  }
+  Result<Tuner> fromFile = [&] {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    return tunerFromConfig();
+  }();
+  ASSERT_TRUE(fromFile.ok()) << fromFile.status().message();
+  fromFile.value().calibrateKernelCopy(1.2);
+  EXPECT_DOUBLE_EQ(fromFile.value().model().intra.kernelCopyUsPerByte, 7e-4);
+  // A file without the key is calibrated with its own beta.
+  {
+    std::ofstream f(path);
+    f << "intra.beta_us_per_byte = 2e-4\n";
+  }
+  Result<Tuner> noKey = [&] {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    return tunerFromConfig();
+  }();
+  std::remove(path.c_str());
+  ASSERT_TRUE(noKey.ok()) << noKey.status().message();
+  noKey.value().calibrateKernelCopy(1.5);
+  EXPECT_DOUBLE_EQ(noKey.value().model().intra.kernelCopyUsPerByte, 1.5e-4);
+}
+
+// This process may always read itself, so the measurement has a value here: a positive ratio,
+// the same on every call (measured once).
+TEST(OneSidedTuning, KernelCopyRatioIsMeasuredOnce) {
+  const double r = kernelCopyRatio();
+  EXPECT_GT(r, 0);
+  EXPECT_LT(r, 1000);
+  EXPECT_EQ(kernelCopyRatio(), r);
 }
 
 // Fills rank r's all-gather input with values whose gathered result is checked exactly.
