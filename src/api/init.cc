@@ -116,7 +116,7 @@ PeerInfo localInfo() {
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
-    for (int c = 0; c < CPU_SETSIZE && c < 1024; ++c)
+    for (size_t c = 0; c < CPU_SETSIZE && c < 64 * std::size(info.cpuMask); ++c)
       if (CPU_ISSET(c, &cpus)) info.cpuMask[c / 64] |= uint64_t{1} << (c % 64);
   info.kernelCopyRatio = weft::kernelCopyRatio();
   return info;
