@@ -4,6 +4,7 @@
 
 #include "bootstrap/bootstrap.h"
 #include "core/config.h"
+#include "core/dtype.h"
 #include "core/log.h"
 
 weftComm::~weftComm() {
@@ -170,6 +171,47 @@ Status commExecute(weftComm* comm, std::span<const OpCall> calls) {
   std::unique_lock<std::mutex> lock(req.mu);
   req.cv.wait(lock, [&] { return req.done; });
   return req.result;
+}
+
+namespace {
+
+// A 1-element all-reduce described as the API describes it, run straight on the engine: never
+// queued in a group the caller may have open around its init.
+Status allReduceOne(weftComm* comm, const void* send, void* recv, weftDataType_t dtype,
+                    weftRedOp_t op) {
+  OpCall call;
+  call.desc.type = CollType::kAllReduce;
+  call.desc.count = 1;
+  call.desc.dtype = dtype;
+  call.desc.op = op;
+  comm->describeFor(CollType::kAllReduce, &call.desc);
+  call.desc.elemSize = dtypeSize(dtype);
+  WEFT_ASSIGN_OR_RETURN(call.algo, comm->tuner.choose(call.desc));
+  call.send = send;
+  call.recv = recv;
+  return commExecute(comm, std::span<const OpCall>(&call, 1));
+}
+
+}  // namespace
+
+Status calibrateSync(weftComm* comm) {
+  // About 110 calls of a few microseconds: well under a millisecond where each rank has a CPU.
+  constexpr int kWarmUp = 20, kReps = 3, kIters = 30;
+  float one = 1, sum = 0;
+  for (int i = 0; i < kWarmUp; ++i)
+    WEFT_TRY(allReduceOne(comm, &one, &sum, weftFloat32, weftSum));
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < kReps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kIters; ++i)
+      WEFT_TRY(allReduceOne(comm, &one, &sum, weftFloat32, weftSum));
+    const std::chrono::duration<double, std::micro> us = std::chrono::steady_clock::now() - t0;
+    best = std::min(best, us.count() / kIters);
+  }
+  double agreed = 0;
+  WEFT_TRY(allReduceOne(comm, &best, &agreed, weftFloat64, weftMax));
+  comm->tuner.calibrateSync(agreed);
+  return Status::Ok();
 }
 
 Status commPost(weftComm* comm, weftRequest* req) {

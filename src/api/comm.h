@@ -147,6 +147,12 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
 // Runs calls on the communicator in order with any outstanding requests. Poisons it on failure.
 Status commExecute(weftComm* comm, std::span<const OpCall> calls);
 
+// Measures one synchronisation of the communicator's ranks, a 1-element all-reduce (the least of a
+// few timed runs, the largest over the ranks, so that every rank prices alike), and gives it to
+// the tuner as the intra-node sync_us (Tuner::calibrateSync). Collective: every rank calls it,
+// right after createComm, before the communicator is handed out.
+Status calibrateSync(weftComm* comm);
+
 // Queues a non-blocking request; the progress thread runs it.
 Status commPost(weftComm* comm, weftRequest* req);
 const char* lastErrorFor(weftComm* comm);

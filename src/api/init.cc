@@ -335,6 +335,17 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   options.kernelCopyRatio = ratios.front() > 0 ? ratios[ratios.size() / 2] : 0;
   WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),
                                                           std::move(boot), options));
+  // The price of a synchronisation depends most on whether the ranks spin on CPUs of their own or
+  // yield to each other: measure it where they spin on one machine. Where they share CPUs the
+  // built-in price stands: measured there (2.4 us on 4 ranks of 2 CPUs) it moved choices both ways
+  // (docs/tuning.md). Every rank sees the same infos, so all measure or none.
+  if (nranks > 1 && options.layout.nnodes() == 1 && !load.crowded()) {
+    const Status s = weft::calibrateSync(comm);
+    if (!s.ok()) {
+      delete comm;
+      return s;
+    }
+  }
   WEFT_INFO(kInit, "comm %p rank %d of %d ready on host %s (transport %s, id %016llx)",
             static_cast<void*>(comm), rank, nranks, infos[static_cast<size_t>(rank)].host,
             comm->transport->name(), static_cast<unsigned long long>(infos[0].commId));

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <set>
 #include <tuple>
@@ -193,6 +194,15 @@ void Tuner::calibrateKernelCopy(double ratio) {
             model_.intra.kernelCopyUsPerByte);
 }
 
+void Tuner::calibrateSync(double us) {
+  if (syncFromFile_ || !(us > 0) || !std::isfinite(us)) return;
+  model_.intra.syncUs = us;
+  modelSource_ += strprintf(", sync %.3g us measured at init", us);
+  makeChoosers();
+  WEFT_INFO(kTuning, "tuner: a 1-element all-reduce takes %.3g us here: sync %.3g us", us,
+            model_.intra.syncUs);
+}
+
 Explanation Tuner::explain(const CollDesc& d) const {
   CollDesc desc = d;
   if (desc.chooser == nullptr) desc.chooser = chooserFor(d.type);
@@ -223,6 +233,7 @@ Result<Tuner> tunerFromConfig() {
   Tuner t(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
   t.kernelCopyFromFile_ =
       std::find(tf.keys.begin(), tf.keys.end(), "intra.kernel_copy_us_per_byte") != tf.keys.end();
+  t.syncFromFile_ = std::find(tf.keys.begin(), tf.keys.end(), "intra.sync_us") != tf.keys.end();
   return t;
 }
 

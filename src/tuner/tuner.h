@@ -99,6 +99,11 @@ class Tuner {
   // at init): ratio x beta / 2, beta being a message's two copies. Left alone where the tuning
   // file sets the key, or where the ratio is 0 (not measured).
   void calibrateKernelCopy(double ratio);
+  // Prices one synchronisation of the intra-node level (sync_us) at what a 1-element all-reduce
+  // took on the communicator (calibrateSync in src/api, at init, where the ranks share one machine
+  // and each has a CPU of its own). Left alone where the tuning file sets the key, or where the
+  // time is not a positive finite number.
+  void calibrateSync(double us);
   // What a call of this collective puts in CollDesc::chooser; valid while any copy of this tuner
   // lives.
   const LevelChooser* chooserFor(CollType type) const {
@@ -113,6 +118,7 @@ class Tuner {
   std::string modelSource_ = "built-in defaults";
   bool interNode_ = false;
   bool kernelCopyFromFile_ = false;  // WEFT_TUNE_FILE sets intra.kernel_copy_us_per_byte
+  bool syncFromFile_ = false;        // WEFT_TUNE_FILE sets intra.sync_us
   std::shared_ptr<LogMemo> memo_;
   std::shared_ptr<const std::vector<TunerLevelChooser>>
       choosers_;  // per CollType; shared by copies

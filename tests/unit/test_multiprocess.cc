@@ -2,6 +2,7 @@
 // running the worker in tests/integration. Also the fault cases: a rank killed mid-collective,
 // mismatched calls.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <chrono>
 #include <cstdio>
@@ -48,6 +49,43 @@ INSTANTIATE_TEST_SUITE_P(Shm, MultiProcess, testing::Values(2, 3, 4, 8),
                          [](const testing::TestParamInfo<int>& i) {
                            return std::to_string(i.param) + "ranks";
                          });
+
+// The CPUs this process may run on (its children inherit them), lowest first.
+std::vector<int> allowedCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+// Where each rank has a CPU of its own, init measures a synchronisation and the tuner prices with
+// it; where they share CPUs (here 3 ranks bound to one), the built-in price stands and the ranks
+// yield.
+TEST(InitCalibration, SyncMeasuredWhereRanksHaveCpusOfTheirOwn) {
+  const std::string log = " -x WEFT_DEBUG=INFO -x WEFT_DEBUG_SUBSYS=INIT,TUNING";
+  const std::vector<int> cpus = allowedCpus();
+  if (cpus.size() < 2) GTEST_SKIP() << "needs 2 CPUs, this process may use " << cpus.size();
+  RunResult r = run("taskset -c " + std::to_string(cpus[0]) + "," + std::to_string(cpus[1]) + " " +
+                    launcher(2, "--timeout 60" + log) + " nonblocking");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "tuner: a 1-element all-reduce takes")) << r.output;
+  EXPECT_TRUE(contains(r.output, "us measured at init)")) << r.output;
+  EXPECT_FALSE(contains(r.output, "yielding as soon as nothing moves")) << r.output;
+}
+
+TEST(InitCalibration, SyncLeftAloneWhereRanksShareACpu) {
+  const std::string log = " -x WEFT_DEBUG=INFO -x WEFT_DEBUG_SUBSYS=INIT,TUNING";
+  const std::vector<int> cpus = allowedCpus();
+  ASSERT_FALSE(cpus.empty());
+  RunResult r = run("taskset -c " + std::to_string(cpus[0]) + " " +
+                    launcher(3, "--timeout 60" + log) + " nonblocking");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 ranks on this machine's 1 CPUs: yielding")) << r.output;
+  EXPECT_FALSE(contains(r.output, "tuner: a 1-element all-reduce takes")) << r.output;
+}
 
 class Faults : public testing::TestWithParam<int> {};
 

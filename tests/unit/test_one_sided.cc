@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -490,6 +491,54 @@ TEST(OneSidedTuning, KernelCopyFromTheTuningFileStands) {
   ASSERT_TRUE(noKey.ok()) << noKey.status().message();
   noKey.value().calibrateKernelCopy(1.5);
   EXPECT_DOUBLE_EQ(noKey.value().model().intra.kernelCopyUsPerByte, 1.5e-4);
+}
+
+// The sync price measured at init (src/api calibrateSync) replaces the built-in one, and moves
+// the 2-rank all-gather and all-to-all of 32 KiB per rank from the ring or the pairwise exchange to
+// one-sided, as measured on the development VMs (0.25-0.35 us where each rank has a CPU).
+TEST(OneSidedTuning, SyncCalibratedAtInit) {
+  Tuner fast, slow;
+  fast.calibrateKernelCopy(1.5);
+  slow.calibrateKernelCopy(1.5);
+  fast.calibrateSync(0.3);
+  EXPECT_DOUBLE_EQ(fast.model().intra.syncUs, 0.3);
+  EXPECT_DOUBLE_EQ(slow.model().intra.syncUs, LevelCost{}.syncUs);
+  EXPECT_NE(fast.modelSource().find("sync 0.3 us measured at init"), std::string::npos)
+      << fast.modelSource();
+  for (CollType type : {CollType::kAllGather, CollType::kAllToAll}) {
+    CollDesc d = floatCall(type, 2);
+    d.peerAccess = true;
+    d.scratchShared = true;
+    d.count = 8192;  // 32 KiB per rank (all-gather), per peer (all-to-all)
+    EXPECT_TRUE(fast.choose(d).value()->oneSided) << d.describe();
+    EXPECT_FALSE(slow.choose(d).value()->oneSided) << d.describe();
+  }
+  // Nothing measured: the price stands.
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity()}) {
+    Tuner t;
+    t.calibrateSync(bad);
+    EXPECT_DOUBLE_EQ(t.model().intra.syncUs, LevelCost{}.syncUs) << bad;
+    EXPECT_EQ(t.modelSource(), "built-in defaults");
+  }
+}
+
+TEST(OneSidedTuning, SyncFromTheTuningFileStands) {
+  const std::string path = testing::TempDir() + "weft_sync_tune.txt";
+  {
+    std::ofstream f(path);
+    f << "intra.sync_us = 3\n";
+  }
+  Result<Tuner> fromFile = [&] {
+    ScopedEnv file("WEFT_TUNE_FILE", path);
+    return tunerFromConfig();
+  }();
+  std::remove(path.c_str());
+  ASSERT_TRUE(fromFile.ok()) << fromFile.status().message();
+  fromFile.value().calibrateSync(0.25);
+  EXPECT_DOUBLE_EQ(fromFile.value().model().intra.syncUs, 3);
+  EXPECT_EQ(fromFile.value().modelSource().find("measured at init"), std::string::npos)
+      << fromFile.value().modelSource();
 }
 
 // This process may always read itself, so the measurement has a value here: a positive ratio,
