@@ -196,6 +196,15 @@ void Tuner::calibrateKernelCopy(double ratio) {
 
 void Tuner::calibrateSync(double us) {
   if (syncFromFile_ || !(us > 0) || !std::isfinite(us)) return;
+  // Measured where each rank has a CPU of its own, a sync dearer than the price for ranks that
+  // share CPUs says the measurement was disturbed (other programs on the CPUs, a loaded test
+  // machine): one noisy millisecond at init must not price the communicator's whole life.
+  if (us >= model_.intra.syncUs) {
+    WEFT_INFO(kTuning,
+              "tuner: a 1-element all-reduce took %.3g us, not below the price %.3g us: kept", us,
+              model_.intra.syncUs);
+    return;
+  }
   model_.intra.syncUs = us;
   modelSource_ += strprintf(", sync %.3g us measured at init", us);
   makeChoosers();

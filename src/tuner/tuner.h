@@ -101,8 +101,9 @@ class Tuner {
   void calibrateKernelCopy(double ratio);
   // Prices one synchronisation of the intra-node level (sync_us) at what a 1-element all-reduce
   // took on the communicator (calibrateSync in src/api, at init, where the ranks share one machine
-  // and each has a CPU of its own). Left alone where the tuning file sets the key, or where the
-  // time is not a positive finite number.
+  // and each has a CPU of its own). Left alone where the tuning file sets the key, where the
+  // time is not a positive finite number, or where it is not below the price already set (the
+  // built-in one is for ranks that share CPUs: more says the measurement was disturbed).
   void calibrateSync(double us);
   // What a call of this collective puts in CollDesc::chooser; valid while any copy of this tuner
   // lives.

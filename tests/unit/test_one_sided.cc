@@ -513,9 +513,9 @@ TEST(OneSidedTuning, SyncCalibratedAtInit) {
     EXPECT_TRUE(fast.choose(d).value()->oneSided) << d.describe();
     EXPECT_FALSE(slow.choose(d).value()->oneSided) << d.describe();
   }
-  // Nothing measured: the price stands.
+  // Nothing measured, or a measurement above the price (disturbed): the price stands.
   for (double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::infinity()}) {
+                     std::numeric_limits<double>::infinity(), LevelCost{}.syncUs, 30.0}) {
     Tuner t;
     t.calibrateSync(bad);
     EXPECT_DOUBLE_EQ(t.model().intra.syncUs, LevelCost{}.syncUs) << bad;
