@@ -21,9 +21,16 @@ static char gPinned[kRangeBytes] __attribute__((aligned(64)));
 static unsigned long long gQueries;
 static int gFailWith;
 
+/* Set by the constructor on the thread that loads the fake, read by every thread that queries it.
+ * The loader orders the two (dlopen, NOLOAD too, waits for constructors under its lock), but
+ * ThreadSanitizer does not see that lock: the release store and acquire loads say it to it. */
 __attribute__((constructor)) static void reserveDeviceRange(void) {
   void* p = mmap(NULL, kRangeBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  gDevice = p == MAP_FAILED ? NULL : (char*)p;
+  __atomic_store_n(&gDevice, p == MAP_FAILED ? NULL : (char*)p, __ATOMIC_RELEASE);
+}
+
+static char* deviceRange(void) {
+  return __atomic_load_n(&gDevice, __ATOMIC_ACQUIRE);
 }
 
 static int within(unsigned long long ptr, const char* base) {
@@ -33,7 +40,7 @@ static int within(unsigned long long ptr, const char* base) {
 
 /* 0: unknown to CUDA. */
 static unsigned memoryType(unsigned long long ptr) {
-  if (within(ptr, gDevice) || within(ptr, gManaged)) return kMemoryTypeDevice;
+  if (within(ptr, deviceRange()) || within(ptr, gManaged)) return kMemoryTypeDevice;
   if (within(ptr, gPinned)) return kMemoryTypeHost;
   return 0;
 }
@@ -72,7 +79,7 @@ FAKE_API int cuPointerGetAttribute(void* data, int attribute, unsigned long long
 
 /* For the test: the three ranges, each kRangeBytes long. */
 FAKE_API void fakeCudaRanges(void** device, void** managed, void** pinned, size_t* bytes) {
-  *device = gDevice;
+  *device = deviceRange();
   *managed = gManaged;
   *pinned = gPinned;
   *bytes = kRangeBytes;
