@@ -59,10 +59,8 @@ inline constexpr uint64_t kKernelCopyFitBytes = uint64_t{128} << 20;
 // What a one-sided step pays per byte it moves from or to a peer's memory that is not mapped
 // here: the kernel's copy, and beyond kKernelCopyFitBytes half a message's copies more.
 inline double kernelCopyUsPerByte(const CollDesc& d, const LevelCost& c) {
-  const uint64_t footprint =
-      static_cast<uint64_t>(d.nranks) * (d.sendBufBytes() + d.recvBufBytes());
-  return footprint > kKernelCopyFitBytes ? c.kernelCopyUsPerByte + c.betaUsPerByte / 2
-                                         : c.kernelCopyUsPerByte;
+  return d.footprintBytes() > kKernelCopyFitBytes ? c.kernelCopyUsPerByte + c.betaUsPerByte / 2
+                                                  : c.kernelCopyUsPerByte;
 }
 
 // What a one-sided step pays per byte it moves from or to a peer: in mapped memory (registered

@@ -99,6 +99,12 @@ struct CollDesc {
   // Bytes in the send and receive buffers on this rank.
   uint64_t sendBufBytes() const;
   uint64_t recvBufBytes() const;
+  // The send and receive buffers of every rank together, plus `perRankExtra` each (staging): what
+  // a call on one node keeps in the caches at once. The tuner's kernel-copy price and the engine's
+  // choice of streaming stores both turn on it.
+  uint64_t footprintBytes(uint64_t perRankExtra = 0) const {
+    return static_cast<uint64_t>(nranks) * (sendBufBytes() + recvBufBytes() + perRankExtra);
+  }
   // A 32-bit fingerprint of what every rank must agree on (type, count, dtype, op, root, mapped);
   // carried in every message so that mismatched calls are detected instead of mixing data.
   uint32_t signature() const;

@@ -185,10 +185,7 @@ Result<Engine::Cached*> Engine::planFor(std::span<const OpCall> calls) {
       p.elemSize = d.elemSize;
       p.signature = d.signature();
       p.avgDivisor = d.op == weftAvg ? static_cast<uint64_t>(nranks_) : 0;
-      const uint64_t footprint =
-          (d.sendBufBytes() + d.recvBufBytes() + transport_->stagingBytes()) *
-          static_cast<uint64_t>(nranks_);
-      p.streamOutput = !d.inPlace && footprint > kCacheBytes;
+      p.streamOutput = !d.inPlace && d.footprintBytes(transport_->stagingBytes()) > kCacheBytes;
       p.perPeerCounts = d.type == CollType::kAllToAllv;
     }
     std::vector<Endpoint*> endpoints(plan.peers.size());
