@@ -184,8 +184,12 @@ void Tuner::makeChoosers() {
   choosers_ = std::move(set);
 }
 
+bool Tuner::setByFile(const char* key) const {
+  return std::find(fileKeys_.begin(), fileKeys_.end(), key) != fileKeys_.end();
+}
+
 void Tuner::calibrateKernelCopy(double ratio) {
-  if (kernelCopyFromFile_ || !(ratio > 0)) return;
+  if (setByFile("intra.kernel_copy_us_per_byte") || !(ratio > 0)) return;
   model_.intra.kernelCopyUsPerByte = ratio * model_.intra.betaUsPerByte / 2;
   modelSource_ += strprintf(", kernel copy %.2fx memcpy measured at init", ratio);
   makeChoosers();
@@ -195,7 +199,7 @@ void Tuner::calibrateKernelCopy(double ratio) {
 }
 
 void Tuner::calibrateSync(double us) {
-  if (syncFromFile_ || !(us > 0) || !std::isfinite(us)) return;
+  if (setByFile("intra.sync_us") || !(us > 0) || !std::isfinite(us)) return;
   // Measured where each rank has a CPU of its own, a sync dearer than the price for ranks that
   // share CPUs says the measurement was disturbed (other programs on the CPUs, a loaded test
   // machine): one noisy millisecond at init must not price the communicator's whole life.
@@ -240,9 +244,7 @@ Result<Tuner> tunerFromConfig() {
             tf.model.intra.kernelCopyUsPerByte, tf.model.intra.syncUs,
             tf.hasAlgo ? "; algo = " : "", tf.hasAlgo ? tf.algoText.c_str() : "");
   Tuner t(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
-  t.kernelCopyFromFile_ =
-      std::find(tf.keys.begin(), tf.keys.end(), "intra.kernel_copy_us_per_byte") != tf.keys.end();
-  t.syncFromFile_ = std::find(tf.keys.begin(), tf.keys.end(), "intra.sync_us") != tf.keys.end();
+  t.fileKeys_ = std::move(tf.keys);
   return t;
 }
 

@@ -118,8 +118,9 @@ class Tuner {
   CostModel model_;
   std::string modelSource_ = "built-in defaults";
   bool interNode_ = false;
-  bool kernelCopyFromFile_ = false;  // WEFT_TUNE_FILE sets intra.kernel_copy_us_per_byte
-  bool syncFromFile_ = false;        // WEFT_TUNE_FILE sets intra.sync_us
+  // The constants WEFT_TUNE_FILE sets ("intra.sync_us", ...): init's calibrations leave them be.
+  std::vector<std::string> fileKeys_;
+  bool setByFile(const char* key) const;
   std::shared_ptr<LogMemo> memo_;
   std::shared_ptr<const std::vector<TunerLevelChooser>>
       choosers_;  // per CollType; shared by copies

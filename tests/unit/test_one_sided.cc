@@ -465,29 +465,30 @@ TEST(OneSidedTuning, KernelCopyCalibratedAtInit) {
   }
 }
 
-TEST(OneSidedTuning, KernelCopyFromTheTuningFileStands) {
-  const std::string path = testing::TempDir() + "weft_kernel_tune.txt";
+// The tuner a WEFT_TUNE_FILE holding `text` gives (the file, named after the test so that tests
+// ctest runs at once do not share it, removed again).
+Result<Tuner> tunerFromFile(const std::string& text) {
+  const std::string path = testing::TempDir() + "weft_" +
+                           testing::UnitTest::GetInstance()->current_test_info()->name() +
+                           "_tune.txt";
   {
     std::ofstream f(path);
-    f << "intra.kernel_copy_us_per_byte = 7e-4\nintra.beta_us_per_byte = 2e-4\n";
+    f << text;
   }
-  Result<Tuner> fromFile = [&] {
-    ScopedEnv file("WEFT_TUNE_FILE", path);
-    return tunerFromConfig();
-  }();
+  ScopedEnv file("WEFT_TUNE_FILE", path);
+  Result<Tuner> t = tunerFromConfig();
+  std::remove(path.c_str());
+  return t;
+}
+
+TEST(OneSidedTuning, KernelCopyFromTheTuningFileStands) {
+  Result<Tuner> fromFile =
+      tunerFromFile("intra.kernel_copy_us_per_byte = 7e-4\nintra.beta_us_per_byte = 2e-4\n");
   ASSERT_TRUE(fromFile.ok()) << fromFile.status().message();
   fromFile.value().calibrateKernelCopy(1.2);
   EXPECT_DOUBLE_EQ(fromFile.value().model().intra.kernelCopyUsPerByte, 7e-4);
   // A file without the key is calibrated with its own beta.
-  {
-    std::ofstream f(path);
-    f << "intra.beta_us_per_byte = 2e-4\n";
-  }
-  Result<Tuner> noKey = [&] {
-    ScopedEnv file("WEFT_TUNE_FILE", path);
-    return tunerFromConfig();
-  }();
-  std::remove(path.c_str());
+  Result<Tuner> noKey = tunerFromFile("intra.beta_us_per_byte = 2e-4\n");
   ASSERT_TRUE(noKey.ok()) << noKey.status().message();
   noKey.value().calibrateKernelCopy(1.5);
   EXPECT_DOUBLE_EQ(noKey.value().model().intra.kernelCopyUsPerByte, 1.5e-4);
@@ -524,16 +525,7 @@ TEST(OneSidedTuning, SyncCalibratedAtInit) {
 }
 
 TEST(OneSidedTuning, SyncFromTheTuningFileStands) {
-  const std::string path = testing::TempDir() + "weft_sync_tune.txt";
-  {
-    std::ofstream f(path);
-    f << "intra.sync_us = 3\n";
-  }
-  Result<Tuner> fromFile = [&] {
-    ScopedEnv file("WEFT_TUNE_FILE", path);
-    return tunerFromConfig();
-  }();
-  std::remove(path.c_str());
+  Result<Tuner> fromFile = tunerFromFile("intra.sync_us = 3\n");
   ASSERT_TRUE(fromFile.ok()) << fromFile.status().message();
   fromFile.value().calibrateSync(0.25);
   EXPECT_DOUBLE_EQ(fromFile.value().model().intra.syncUs, 3);
