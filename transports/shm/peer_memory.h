@@ -25,7 +25,7 @@ bool probeCma(pid_t pid, const void* addr, uint64_t expect, int* err);
 
 // How many times longer process_vm_readv takes than memcpy to copy the same 1 MiB within this
 // process, both in cache (the least of a few runs of each): what a one-sided step on memory a peer
-// cannot map costs against a plain copy on this machine's kernel and CPU. 1.1-1.3 on the
+// cannot map costs against a plain copy on this machine's kernel and CPU. 1.2-1.6 on the
 // development VMs with an Intel CPU and Linux 6.18, 2.5-3 on those with an AMD CPU. Measured once
 // per process (about a millisecond); 0 where the kernel refuses the call.
 double kernelCopyRatio();
