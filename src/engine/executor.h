@@ -94,7 +94,8 @@ class Executor {
     const void* key;  // the peer's key for the buffer (PeerMemory::keyBytes), or nullptr
   };
   Result<Remote> remote(const ExecArgs& a, const PlanOp& op);
-  Status runOneSided(const ExecArgs& a, const PlanOp& op);
+  Status runOneSided(const ExecArgs& a, uint32_t id);
+  Status copySliceThroughKernel(const ExecArgs& a, uint32_t id);
 
   // Whole transfers (Endpoint::directThreshold): one per large step in flight.
   struct Transfer {
@@ -138,7 +139,8 @@ class Executor {
   size_t remaining_ = 0;
   std::vector<char*> windowPtr_;  // per (peer slot, buffer): the peer's buffer mapped, or nullptr
   std::vector<uint8_t> windowResolved_;
-  std::vector<char> bounce_;  // a peer's chunk read here before it is reduced
+  std::vector<char> bounce_;          // a peer's chunk read here before it is reduced
+  std::vector<uint8_t> sliceCopied_;  // per slice: how copySliceThroughKernel moved it
   std::vector<Transfer> transfers_;
   // Staging buffers for transfers received ahead of a reduction, kept between calls (a fresh page
   // costs ~10 us to touch).

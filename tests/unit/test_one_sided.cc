@@ -4,8 +4,12 @@
 // default, are covered with every other algorithm in test_collectives.cc.)
 #include <gtest/gtest.h>
 
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <barrier>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -22,6 +26,26 @@
 #include "transports/shm/peer_memory.h"
 #include "tuner/tuner.h"
 #include "weft/weft.h"
+
+// Every process_vm_readv and process_vm_writev of this test binary, counted: these definitions take
+// the C library's place for the whole binary and pass each call to the kernel unchanged.
+namespace {
+std::atomic<uint64_t> gKernelCopies{0};
+}  // namespace
+
+extern "C" ssize_t process_vm_readv(pid_t pid, const iovec* local, unsigned long nlocal,
+                                    const iovec* remote, unsigned long nremote,
+                                    unsigned long flags) noexcept {
+  gKernelCopies.fetch_add(1, std::memory_order_relaxed);
+  return syscall(SYS_process_vm_readv, pid, local, nlocal, remote, nremote, flags);
+}
+
+extern "C" ssize_t process_vm_writev(pid_t pid, const iovec* local, unsigned long nlocal,
+                                     const iovec* remote, unsigned long nremote,
+                                     unsigned long flags) noexcept {
+  gKernelCopies.fetch_add(1, std::memory_order_relaxed);
+  return syscall(SYS_process_vm_writev, pid, local, nlocal, remote, nremote, flags);
+}
 
 namespace weft::test {
 namespace {
@@ -160,6 +184,51 @@ TEST_P(OneSided, EveryCollectiveMatchesReference) {
     for (const std::string& f : failures)
       ADD_FAILURE() << f;
   }
+}
+
+// A step that reads or writes a peer's block through the kernel does it in one call where the
+// whole block may move at once, not one call per chunk: each call costs a system call and pins the
+// peer's pages again. A 40000-float block is ten 16 KiB chunks.
+TEST(OneSidedKernelCopies, OneCallPerPeerBlockWhereTheBlockIsReady) {
+  constexpr int kRanks = 3;
+  constexpr uint64_t kCount = 40000;
+  RunnerOptions opt;
+  opt.access = MemPeerAccess::kCopy;
+  opt.slotBytes = 16 * 1024;
+  opt.algo = "one_sided";
+  struct Expect {
+    CollType coll;
+    uint64_t calls;  // by all ranks together
+  };
+  const Expect cases[] = {
+      {CollType::kAllGather, kRanks * (kRanks - 1)},  // each rank reads each peer's block
+      {CollType::kAllToAll, kRanks * (kRanks - 1)},
+      {CollType::kBroadcast, kRanks - 1},  // every rank but the root reads the root's buffer
+  };
+  std::barrier sync(kRanks);
+  std::vector<uint64_t> counted(std::size(cases));
+  std::vector<std::string> failures(kRanks);
+  runRanks(
+      kRanks,
+      [&](int r, weftComm_t comm) {
+        for (size_t i = 0; i < std::size(cases); ++i) {
+          // A first call settles whatever the communicator does once; the second is counted.
+          std::string f = runOne(cases[i].coll, kRanks, r, comm, kCount, false, false);
+          sync.arrive_and_wait();
+          if (r == 0) gKernelCopies.store(0);
+          sync.arrive_and_wait();
+          if (f.empty()) f = runOne(cases[i].coll, kRanks, r, comm, kCount, false, false);
+          sync.arrive_and_wait();
+          if (r == 0) counted[i] = gKernelCopies.load();
+          if (!f.empty() && failures[static_cast<size_t>(r)].empty())
+            failures[static_cast<size_t>(r)] = f;
+        }
+      },
+      opt);
+  for (const std::string& f : failures)
+    EXPECT_EQ(f, "");
+  for (size_t i = 0; i < std::size(cases); ++i)
+    EXPECT_EQ(counted[i], cases[i].calls) << collName(cases[i].coll);
 }
 
 INSTANTIATE_TEST_SUITE_P(Access, OneSided,

@@ -83,6 +83,8 @@ class NetPeerMemory final : public PeerMemory {
  private:
   static constexpr uint32_t kLenBytes = 8;  // the packed key's length, then the key
   Result<void*> rkeyFor(int peer, const void* key);
+  Status inPieces(bool put, int peer, char* local, uint64_t remoteAddr, uint64_t bytes,
+                  const void* key);
   Status access(bool put, int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
                 const void* key);
   Status wait(void* req, int peer, const char* what, uint64_t bytes);
@@ -914,14 +916,30 @@ Status NetPeerMemory::access(bool put, int peer, void* local, uint64_t remoteAdd
   return wait(req, peer, "flushing writes of", bytes);
 }
 
+// The engine moves a whole step slice in one read or write where it can; one RMA operation moves at
+// most the provider's largest message.
 Status NetPeerMemory::read(int peer, void* local, uint64_t remoteAddr, uint64_t bytes,
                            const void* key) {
-  return access(false, peer, local, remoteAddr, bytes, key);
+  return inPieces(false, peer, static_cast<char*>(local), remoteAddr, bytes, key);
 }
 
 Status NetPeerMemory::write(int peer, uint64_t remoteAddr, const void* local, uint64_t bytes,
                             const void* key) {
-  return access(true, peer, const_cast<void*>(local), remoteAddr, bytes, key);
+  return inPieces(true, peer, const_cast<char*>(static_cast<const char*>(local)), remoteAddr, bytes,
+                  key);
+}
+
+Status NetPeerMemory::inPieces(bool put, int peer, char* local, uint64_t remoteAddr, uint64_t bytes,
+                               const void* key) {
+  const uint64_t most = std::max<uint64_t>(t_->maxMessage(), 1);
+  do {
+    const uint64_t n = std::min(bytes, most);
+    WEFT_TRY(access(put, peer, local, remoteAddr, n, key));
+    local += n;
+    remoteAddr += n;
+    bytes -= n;
+  } while (bytes > 0);
+  return Status::Ok();
 }
 
 }  // namespace
