@@ -2,6 +2,8 @@
 // validation, weft-info and the docs; nothing lists algorithms a second time by hand.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -56,17 +58,36 @@ struct AlgorithmInfo {
 // own copies of large outputs stream past it.
 inline constexpr uint64_t kKernelCopyFitBytes = uint64_t{128} << 20;
 
+// All ranks' send and receive buffers together up to which a copy through the kernel reads and
+// writes cached data: 2 ranks of the Intel development VMs (2 MiB of L2 per core) ran a one-sided
+// all-gather at 5.3e-5 us per byte up to 512 KiB of output (1.5 MiB of buffers) and at 1.3e-4
+// from 2 MiB (6 MiB).
+inline constexpr uint64_t kKernelCopyCachedBytes = uint64_t{4} << 20;
+
 // What a one-sided step pays per byte it moves from or to a peer's memory that is not mapped
-// here: the kernel's copy, and beyond kKernelCopyFitBytes half a message's copies more.
+// here: the kernel's copy of cached data, of data in memory, and beyond kKernelCopyFitBytes half a
+// message's copies more.
 inline double kernelCopyUsPerByte(const CollDesc& d, const LevelCost& c) {
-  return d.footprintBytes() > kKernelCopyFitBytes ? c.kernelCopyUsPerByte + c.betaUsPerByte / 2
-                                                  : c.kernelCopyUsPerByte;
+  const uint64_t footprint = d.footprintBytes();
+  if (footprint <= kKernelCopyCachedBytes)
+    return std::min(c.kernelCopyCachedUsPerByte, c.kernelCopyUsPerByte);
+  return footprint > kKernelCopyFitBytes ? c.kernelCopyUsPerByte + c.betaUsPerByte / 2
+                                         : c.kernelCopyUsPerByte;
 }
 
-// What a one-sided step pays per byte it moves from or to a peer: in mapped memory (registered
-// buffers, CollDesc::mapped) or through the kernel.
-inline double peerCopyUsPerByte(const CollDesc& d, const LevelCost& c) {
-  return d.mapped ? c.mappedCopyUsPerByte : kernelCopyUsPerByte(d, c);
+// What one-sided steps pay to move `bytes` in all from or to peers' memory in `moves` reads or
+// writes: loads and stores in mapped memory (registered buffers, CollDesc::mapped), or copies
+// through the kernel at a price per byte and per call.
+inline double peerCopyUs(const CollDesc& d, const LevelCost& c, double bytes, double moves) {
+  return d.mapped ? bytes * c.mappedCopyUsPerByte
+                  : bytes * kernelCopyUsPerByte(d, c) + moves * c.kernelCallUs;
+}
+
+// How many moves a one-sided step of `bytes` makes when it goes chunk by chunk (a reduction from a
+// peer's memory, or what waits on one): one per engine chunk. Other steps move their whole slice
+// at once where it is ready (the executor's copySliceThroughKernel).
+inline double chunkMoves(double bytes, const LevelCost& c) {
+  return std::max(1.0, std::ceil(bytes / std::max(c.chunkBytes, 1.0)));
 }
 
 const std::vector<AlgorithmInfo>& algorithmTable();

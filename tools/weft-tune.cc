@@ -17,6 +17,8 @@
 //          the pages and copying, as a read of a peer's memory does), written as that share of
 //          beta's two copies, (T_kernel / T_copy) beta / 2, as a communicator calibrates it at
 //          init; where the kernel refuses it, the built-in default stands and the file says why
+//   kernel_call  one process_vm_readv of 64 bytes from this process, the mean of 32: what each
+//          kernel copy costs beyond its bytes (the system call, finding the pages)
 //   mapped the copy's rate: a one-sided step in mapped memory is a plain copy
 //   sync   a 1-element all-reduce over all ranks: the cheapest barrier the API offers
 // The ranks first learn their layout as weft does: each computes its host key (WEFT_HOST_ID, or
@@ -145,6 +147,7 @@ double pingPong(const Comm& c, int a, int b, std::vector<char>& buf, size_t byte
 // answered by one 1-byte message from b, averaged over `iters`; 0 on the other ranks. Against two
 // 1-byte hand-offs it shows what each further message of a burst costs (the model's msg).
 constexpr int kBurst = 8;
+constexpr ssize_t kSmallRead = 64;  // bytes of the process_vm_readv that prices one call
 double burst(const Comm& c, int a, int b, std::vector<char>& buf, int iters) {
   if (c.rank != a && c.rank != b) return 0;
   const bool first = c.rank == a;
@@ -291,7 +294,8 @@ using weft::runList;
 // node that measured them can broadcast them as bytes to the rank that writes the file.
 struct IntraTimes {
   double smallUs, bigUs, rsUs, agUs, syncUs, copyUs, burstUs;
-  double kernelUs;  // NaN where process_vm_readv was refused (kernelErrno says why)
+  double kernelUs;      // NaN where process_vm_readv was refused (kernelErrno says why)
+  double kernelCallUs;  // one 64-byte process_vm_readv; NaN where refused
   int kernelErrno;
   uint64_t redBytes;  // per rank, in the reduce-scatter and the all-gather
   char rsAlgo[48], agAlgo[48];
@@ -321,7 +325,7 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
   const double copyUs = median(copyT);
 
   // kernel: process_vm_readv from this process, on every rank at once.
-  std::vector<double> kernelT;
+  std::vector<double> kernelT, callT;
   int kernelErrno = 0;
   {
     std::vector<char> a(plan.copyBytes, 1), b(plan.copyBytes, 2);
@@ -338,6 +342,16 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
         kernelErrno = EIO;  // a partial copy: not a rate to price whole steps with
       else if (r > 0)
         kernelT.push_back(us);
+    }
+    // One call with next to no bytes, the same way: its price beyond the bytes.
+    for (int r = 0; r <= plan.copyReps && kernelErrno == 0; ++r) {
+      constexpr int kCalls = 32;
+      iovec local = {b.data(), kSmallRead};
+      iovec remote = {a.data(), kSmallRead};
+      const auto t0 = Clock::now();
+      for (int k = 0; k < kCalls && kernelErrno == 0; ++k)
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != kSmallRead) kernelErrno = errno;
+      if (r > 0) callT.push_back(seconds(t0, Clock::now()) * 1e6 / kCalls);
     }
   }
 
@@ -356,6 +370,7 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
   const size_t count = redBytes / sizeof(float);
   IntraTimes t = {};
   t.kernelUs = kernelErrno == 0 ? median(kernelT) : std::numeric_limits<double>::quiet_NaN();
+  t.kernelCallUs = kernelErrno == 0 ? median(callT) : std::numeric_limits<double>::quiet_NaN();
   t.kernelErrno = kernelErrno;
   std::snprintf(t.rsAlgo, sizeof t.rsAlgo, "%s", algorithmFor(c, "reducescatter", count));
   std::snprintf(t.agAlgo, sizeof t.agAlgo, "%s", algorithmFor(c, "allgather", count));
@@ -396,7 +411,7 @@ IntraTimes measureIntra(const Comm& c, const Plan& plan) {
 
 // A level's constants; NaN for one not measured, whose key the file leaves out.
 struct Constants {
-  double alpha, beta, gamma, copy, sync, msg, mapped, kernel;
+  double alpha, beta, gamma, copy, sync, msg, mapped, kernel, kernelCall;
 };
 constexpr double kUnmeasured = std::numeric_limits<double>::quiet_NaN();
 
@@ -426,6 +441,7 @@ Constants intraConstants(const IntraTimes& t, int nranks, const Plan& plan, std:
   // calibration at init (Tuner::calibrateKernelCopy): as that share of a message's two copies, so
   // that it compares with beta measured the same way on any machine.
   k.kernel = t.kernelUs / t.copyUs * k.beta / 2;
+  k.kernelCall = t.kernelCallUs;
   if (t.kernelErrno != 0)
     appendf(notes,
             "# kernel copy: process_vm_readv was refused (%s); the built-in default stands\n",
@@ -457,8 +473,10 @@ void appendIntraLines(std::string* text, const IntraTimes& t, const Plan& plan) 
   appendf(text, "# 1-element all-reduce %.3f us; memcpy of %zu B %.1f us (%.2f GB/s)\n", t.syncUs,
           plan.copyBytes, t.copyUs, static_cast<double>(plan.copyBytes) / t.copyUs / 1e3);
   if (t.kernelErrno == 0)
-    appendf(text, "# process_vm_readv of %zu B from this process %.1f us (%.2f GB/s)\n",
-            plan.copyBytes, t.kernelUs, static_cast<double>(plan.copyBytes) / t.kernelUs / 1e3);
+    appendf(text,
+            "# process_vm_readv of %zu B from this process %.1f us (%.2f GB/s), of %zu B %.3f us\n",
+            plan.copyBytes, t.kernelUs, static_cast<double>(plan.copyBytes) / t.kernelUs / 1e3,
+            kSmallRead, t.kernelCallUs);
 }
 
 // The keys of a level, those not measured left out so that the built-in defaults stand.
@@ -478,6 +496,7 @@ void appendLevel(std::string* text, const char* level, const Constants& k) {
       {"mapped_copy_us_per_byte", k.mapped, "per byte moved in a peer's mapped memory (us/B)"},
       {"kernel_copy_us_per_byte", k.kernel,
        "per byte moved from a peer's unmapped memory through the kernel (us/B)"},
+      {"kernel_call_us", k.kernelCall, "one such move beyond its bytes: a system call (us)"},
   };
   for (const Row& r : rows) {
     if (std::isnan(r.value)) continue;
@@ -606,7 +625,7 @@ int main(int argc, char** argv) {
   const int nnodes = static_cast<int>(layout.nodes.size());
 
   std::string text, notes, interNotes;
-  Constants intra = {kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured,
+  Constants intra = {kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured,
                      kUnmeasured, kUnmeasured, kUnmeasured, kUnmeasured};
   Constants inter = intra;
   IntraTimes it = {};

@@ -1,7 +1,7 @@
 // One-sided all-gather: every rank copies each peer's input straight from the peer's send buffer
 // into its own output, one copy per byte and no signal beyond the window exchange.
 //
-// Cost: 2 sync + (p-1) n peer copy (mapped or through the kernel).
+// Cost: 2 sync + (p-1) n peer copy (mapped, or through the kernel in p-1 calls).
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -20,7 +20,7 @@ Status allGatherOneSided(const CollDesc& d, Schedule* s) {
 
 double allGatherOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return 2 * c.syncUs + (p - 1) * n * peerCopyUsPerByte(d, c);
+  return 2 * c.syncUs + peerCopyUs(d, c, (p - 1) * n, p - 1);
 }
 
 }  // namespace weft::algo

@@ -11,7 +11,8 @@
 // In place, block r of a peer's buffer is read by r alone (nobody else reduces block r), and r
 // writes a chunk there only after it has read that chunk from every peer.
 //
-// Cost: 2 sync + (p-1)/p n (2 copy + gamma).
+// Cost: 2 sync + (p-1)/p n (2 peer copy + gamma), with 2 (p-1) calls per chunk of a block: the
+// writes of a chunk go out as soon as it is reduced.
 #include "algorithms/patterns/ring.h"
 #include "algorithms/registry.h"
 
@@ -43,7 +44,9 @@ Status allReduceOneSided(const CollDesc& d, Schedule* s) {
 
 double allReduceOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return 2 * c.syncUs + (p - 1) / p * n * (2 * peerCopyUsPerByte(d, c) + c.gammaUsPerByte);
+  const double moved = (p - 1) / p * n;
+  return 2 * c.syncUs + peerCopyUs(d, c, 2 * moved, 2 * (p - 1) * chunkMoves(n / p, c)) +
+         moved * c.gammaUsPerByte;
 }
 
 }  // namespace weft::algo

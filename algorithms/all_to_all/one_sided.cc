@@ -5,8 +5,8 @@
 // copies its blocks from every peer into scratch, tells each peer it is done reading it, and
 // overwrites block q only once q has said the same.
 //
-// Cost: 2 sync + (p-1) n copy (n = the bytes of one block); in place one more sync and (p-1) n
-// local copy.
+// Cost: 2 sync + (p-1) n peer copy in p-1 calls (n = the bytes of one block); in place one more
+// sync and (p-1) n local copy.
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -40,7 +40,7 @@ Status allToAllOneSided(const CollDesc& d, Schedule* s) {
 
 double allToAllOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  const double base = 2 * c.syncUs + (p - 1) * n * peerCopyUsPerByte(d, c);
+  const double base = 2 * c.syncUs + peerCopyUs(d, c, (p - 1) * n, p - 1);
   return d.inPlace ? base + c.syncUs + (p - 1) * n * c.betaUsPerByte : base;
 }
 

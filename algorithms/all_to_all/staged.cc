@@ -11,8 +11,8 @@
 // q of the buffer is both the output from q and the block staged for q: the copy from q waits for
 // the staging of that block.
 //
-// Cost: alpha + 2 sync + (p-2) msg + (p-1) n beta/2 + (p-1) n (beta/2 mapped, or the peer copy)
-// + n beta/2 out of place (the own block), n = the bytes of one block.
+// Cost: alpha + 2 sync + (p-2) msg + (p-1) n beta/2 + (p-1) n (beta/2 mapped, or the peer copy in
+// p-1 calls) + n beta/2 out of place (the own block), n = the bytes of one block.
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -47,9 +47,11 @@ Status allToAllStaged(const CollDesc& d, Schedule* s) {
 
 double allToAllStagedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  const double readUs = d.scratchShared ? c.betaUsPerByte / 2 : kernelCopyUsPerByte(d, c);
+  const double readsUs = d.scratchShared
+                             ? (p - 1) * n * c.betaUsPerByte / 2
+                             : (p - 1) * n * kernelCopyUsPerByte(d, c) + (p - 1) * c.kernelCallUs;
   return c.alphaUs + 2 * c.syncUs + (p - 2) * c.msgUs + (p - 1) * n * c.betaUsPerByte / 2 +
-         (p - 1) * n * readUs + (d.inPlace ? 0 : n * c.betaUsPerByte / 2);
+         readsUs + (d.inPlace ? 0 : n * c.betaUsPerByte / 2);
 }
 
 }  // namespace weft::algo

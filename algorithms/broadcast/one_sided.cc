@@ -1,7 +1,7 @@
 // One-sided broadcast: every other rank copies the root's buffer straight into its output.
 //
-// Cost: 2 sync + n copy (the root's buffer is read by every peer at once; on one host that is what
-// memory bandwidth allows).
+// Cost: 2 sync + n peer copy in one call (the root's buffer is read by every peer at once; on one
+// host that is what memory bandwidth allows).
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -20,7 +20,7 @@ Status broadcastOneSided(const CollDesc& d, Schedule* s) {
 }
 
 double broadcastOneSidedCost(const CollDesc& d, const LevelCost& c) {
-  return 2 * c.syncUs + static_cast<double>(d.bytes()) * peerCopyUsPerByte(d, c);
+  return 2 * c.syncUs + peerCopyUs(d, c, static_cast<double>(d.bytes()), 1);
 }
 
 }  // namespace weft::algo

@@ -91,13 +91,15 @@ void stagedPublish(const CollDesc& d, Schedule* s, uint64_t n, Owns owns, Region
 // What stagedPublish costs a rank that stages `staged` blocks and reads `read` of n bytes each, on
 // p ranks with `signals` peers signalled per piece: a copy into or out of shared memory is half
 // of what a message costs per byte (beta: into a slot and out of it); a read from scratch that
-// peers cannot map goes through the kernel.
+// peers cannot map goes through the kernel, one call per piece.
 inline double stagedPublishCost(const CollDesc& d, const LevelCost& c, double n, double staged,
                                 double read, double signals) {
   const double m = std::ceil(n / static_cast<double>(stagePieceBytes(d.elemSize)));
-  const double readUs = d.scratchShared ? c.betaUsPerByte / 2 : kernelCopyUsPerByte(d, c);
+  const double readsUs = d.scratchShared
+                             ? read * n * c.betaUsPerByte / 2
+                             : read * n * kernelCopyUsPerByte(d, c) + read * m * c.kernelCallUs;
   return c.alphaUs + 2 * c.syncUs + 2 * m * signals * c.msgUs + staged * n * c.betaUsPerByte / 2 +
-         read * n * readUs;
+         readsUs;
 }
 
 }  // namespace weft::patterns

@@ -2,7 +2,7 @@
 // send buffers into its output (GetReduce, chunk by chunk through the peers while each chunk is in
 // cache). Nobody writes what others read, so the window exchange is the only synchronisation.
 //
-// Cost: 2 sync + (p-1) n (copy + gamma).
+// Cost: 2 sync + (p-1) n (peer copy + gamma), one call per chunk and peer.
 #include "algorithms/registry.h"
 
 namespace weft::algo {
@@ -25,7 +25,8 @@ Status reduceScatterOneSided(const CollDesc& d, Schedule* s) {
 
 double reduceScatterOneSidedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  return 2 * c.syncUs + (p - 1) * n * (peerCopyUsPerByte(d, c) + c.gammaUsPerByte);
+  return 2 * c.syncUs + peerCopyUs(d, c, (p - 1) * n, (p - 1) * chunkMoves(n, c)) +
+         (p - 1) * n * c.gammaUsPerByte;
 }
 
 }  // namespace weft::algo

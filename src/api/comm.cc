@@ -150,7 +150,8 @@ Result<weftComm*> createComm(int rank, int nranks, std::unique_ptr<Transport> tr
     comm->scratchShared = pm->mapsShared();
   }
   comm->tuner = std::move(tuner);
-  comm->tuner.calibrateKernelCopy(options.kernelCopyRatio);
+  comm->tuner.setChunkBytes(options.chunkBytes);
+  comm->tuner.calibrateKernelCopy(options.kernelCopy);
   comm->layout = options.layout.nranks() != 0 ? options.layout : CommLayout::flat(nranks);
   comm->tuner.setInterNode(comm->layout.nnodes() > 1);
   comm->places = options.places;
@@ -175,10 +176,12 @@ Status commExecute(weftComm* comm, std::span<const OpCall> calls) {
 
 namespace {
 
-// A 1-element all-reduce described as the API describes it, run straight on the engine: never
-// queued in a group the caller may have open around its init.
-Status allReduceOne(weftComm* comm, const void* send, void* recv, weftDataType_t dtype,
-                    weftRedOp_t op) {
+// A 1-element all-reduce described as the API describes it, for commExecute, which runs it
+// straight on the engine: never queued in a group the caller may have open around its init. It is
+// chosen once, so that calibrateSync times what a repeated call costs (the API keeps the last
+// call's choice), not the tuner's choice.
+Result<OpCall> oneElementAllReduce(weftComm* comm, const void* send, void* recv,
+                                   weftDataType_t dtype, weftRedOp_t op) {
   OpCall call;
   call.desc.type = CollType::kAllReduce;
   call.desc.count = 1;
@@ -189,7 +192,7 @@ Status allReduceOne(weftComm* comm, const void* send, void* recv, weftDataType_t
   WEFT_ASSIGN_OR_RETURN(call.algo, comm->tuner.choose(call.desc));
   call.send = send;
   call.recv = recv;
-  return commExecute(comm, std::span<const OpCall>(&call, 1));
+  return call;
 }
 
 }  // namespace
@@ -198,18 +201,23 @@ Status calibrateSync(weftComm* comm) {
   // About 110 calls of a few microseconds: well under a millisecond where each rank has a CPU.
   constexpr int kWarmUp = 20, kReps = 3, kIters = 30;
   float one = 1, sum = 0;
+  WEFT_ASSIGN_OR_RETURN(const OpCall timed,
+                        oneElementAllReduce(comm, &one, &sum, weftFloat32, weftSum));
+  const std::span<const OpCall> calls(&timed, 1);
   for (int i = 0; i < kWarmUp; ++i)
-    WEFT_TRY(allReduceOne(comm, &one, &sum, weftFloat32, weftSum));
+    WEFT_TRY(commExecute(comm, calls));
   double best = std::numeric_limits<double>::infinity();
   for (int r = 0; r < kReps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < kIters; ++i)
-      WEFT_TRY(allReduceOne(comm, &one, &sum, weftFloat32, weftSum));
+      WEFT_TRY(commExecute(comm, calls));
     const std::chrono::duration<double, std::micro> us = std::chrono::steady_clock::now() - t0;
     best = std::min(best, us.count() / kIters);
   }
   double agreed = 0;
-  WEFT_TRY(allReduceOne(comm, &best, &agreed, weftFloat64, weftMax));
+  WEFT_ASSIGN_OR_RETURN(const OpCall maxCall,
+                        oneElementAllReduce(comm, &best, &agreed, weftFloat64, weftMax));
+  WEFT_TRY(commExecute(comm, std::span<const OpCall>(&maxCall, 1)));
   comm->tuner.calibrateSync(agreed);
   return Status::Ok();
 }

@@ -132,9 +132,8 @@ struct CommOptions {
   // The ranks' layout over nodes; empty: all on one node.
   CommLayout layout;
   std::vector<RankPlace> places;  // per rank; may be empty (the in-memory runner)
-  // process_vm_readv against memcpy on the ranks' machines (0: unknown):
-  // Tuner::calibrateKernelCopy.
-  double kernelCopyRatio = 0;
+  // The kernel's copy on the ranks' machines (0: unknown): Tuner::calibrateKernelCopy.
+  KernelCopyTimes kernelCopy;
 };
 CommOptions commOptionsFromConfig();
 

@@ -55,8 +55,10 @@ struct PeerInfo {
   char accel[32];    // the accelerator nearest to it: "gpu 0000:3b:00.0", ...
   // The CPUs this process may run on (sched_getaffinity, CPUs 0-1023); all zero where unknown.
   uint64_t cpuMask[16];
-  // process_vm_readv against memcpy on this machine (kernelCopyRatio(); 0 where refused).
+  // The kernel's copy on this machine (kernelCopyCost(); 0 where refused).
   double kernelCopyRatio;
+  double kernelCopyCachedUsPerByte;
+  double kernelCallUs;
 };
 
 // This node's topology, read once per process (tens of milliseconds with hwloc): every
@@ -118,7 +120,10 @@ PeerInfo localInfo() {
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
     for (size_t c = 0; c < CPU_SETSIZE && c < 64 * std::size(info.cpuMask); ++c)
       if (CPU_ISSET(c, &cpus)) info.cpuMask[c / 64] |= uint64_t{1} << (c % 64);
-  info.kernelCopyRatio = weft::kernelCopyRatio();
+  const weft::KernelCopyCost& kernel = weft::kernelCopyCost();
+  info.kernelCopyRatio = kernel.ratio;
+  info.kernelCopyCachedUsPerByte = kernel.cachedUsPerByte;
+  info.kernelCallUs = kernel.callUs;
   return info;
 }
 
@@ -328,11 +333,16 @@ Status initRank(weftComm_t* out, int nranks, const weftUniqueId& id, int rank) {
   }
   // One price for the kernel's copy on every rank, so that all choose alike: the median of the
   // ranks' measurements (0, unknown, if any rank's kernel refused it).
-  std::vector<double> ratios;
-  for (const PeerInfo& p : infos)
-    ratios.push_back(p.kernelCopyRatio);
-  std::sort(ratios.begin(), ratios.end());
-  options.kernelCopyRatio = ratios.front() > 0 ? ratios[ratios.size() / 2] : 0;
+  auto agreed = [&](double PeerInfo::*field) {
+    std::vector<double> v;
+    for (const PeerInfo& p : infos)
+      v.push_back(p.*field);
+    std::sort(v.begin(), v.end());
+    return v.front() > 0 ? v[v.size() / 2] : 0.0;
+  };
+  options.kernelCopy.ratio = agreed(&PeerInfo::kernelCopyRatio);
+  options.kernelCopy.cachedUsPerByte = agreed(&PeerInfo::kernelCopyCachedUsPerByte);
+  options.kernelCopy.callUs = agreed(&PeerInfo::kernelCallUs);
   WEFT_ASSIGN_OR_RETURN(weftComm * comm, weft::createComm(rank, nranks, std::move(transport),
                                                           std::move(boot), options));
   // The price of a synchronisation depends most on whether the ranks spin on CPUs of their own or

@@ -37,6 +37,9 @@ const std::vector<TuneKey>& tuneKeys() {
   static const char kMapped[] =
       "time per byte a one-sided step moves in a peer's mapped memory (registered weftMemAlloc "
       "buffers) (us/B)";
+  static const char kCall[] =
+      "what one such move costs beyond its bytes: a process_vm_readv/writev call; an RMA "
+      "operation between nodes (us)";
   static const char kSync[] = "one barrier-like synchronisation of the ranks (us)";
   static const char kMsg[] =
       "one more message among several that do not wait on each other, beyond their shared "
@@ -50,6 +53,7 @@ const std::vector<TuneKey>& tuneKeys() {
       {"intra.msg_us", false, &LevelCost::msgUs, kMsg},
       {"intra.mapped_copy_us_per_byte", false, &LevelCost::mappedCopyUsPerByte, kMapped},
       {"intra.kernel_copy_us_per_byte", false, &LevelCost::kernelCopyUsPerByte, kKernel},
+      {"intra.kernel_call_us", false, &LevelCost::kernelCallUs, kCall},
       {"inter.alpha_us", true, &LevelCost::alphaUs, kAlpha},
       {"inter.beta_us_per_byte", true, &LevelCost::betaUsPerByte, kBeta},
       {"inter.gamma_us_per_byte", true, &LevelCost::gammaUsPerByte, kGamma},
@@ -58,6 +62,7 @@ const std::vector<TuneKey>& tuneKeys() {
       {"inter.msg_us", true, &LevelCost::msgUs, kMsg},
       {"inter.mapped_copy_us_per_byte", true, &LevelCost::mappedCopyUsPerByte, kMapped},
       {"inter.kernel_copy_us_per_byte", true, &LevelCost::kernelCopyUsPerByte, kKernel},
+      {"inter.kernel_call_us", true, &LevelCost::kernelCallUs, kCall},
   };
   return kKeys;
 }

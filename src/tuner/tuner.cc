@@ -188,14 +188,36 @@ bool Tuner::setByFile(const char* key) const {
   return std::find(fileKeys_.begin(), fileKeys_.end(), key) != fileKeys_.end();
 }
 
-void Tuner::calibrateKernelCopy(double ratio) {
-  if (setByFile("intra.kernel_copy_us_per_byte") || !(ratio > 0)) return;
-  model_.intra.kernelCopyUsPerByte = ratio * model_.intra.betaUsPerByte / 2;
-  modelSource_ += strprintf(", kernel copy %.2fx memcpy measured at init", ratio);
+void Tuner::calibrateKernelCopy(const KernelCopyTimes& t) {
+  auto measured = [](double v) { return v > 0 && std::isfinite(v); };
+  bool changed = false;
+  if (!setByFile("intra.kernel_copy_us_per_byte") && measured(t.ratio)) {
+    model_.intra.kernelCopyUsPerByte = t.ratio * model_.intra.betaUsPerByte / 2;
+    modelSource_ += strprintf(", kernel copy %.2fx memcpy measured at init", t.ratio);
+    changed = true;
+    WEFT_INFO(kTuning,
+              "tuner: process_vm_readv takes %.2fx memcpy's time here: kernel copy %.3g us/B",
+              t.ratio, model_.intra.kernelCopyUsPerByte);
+  }
+  if (measured(t.cachedUsPerByte)) {
+    model_.intra.kernelCopyCachedUsPerByte = t.cachedUsPerByte;
+    changed = true;
+    WEFT_INFO(kTuning, "tuner: process_vm_readv of cached data takes %.3g us/B here",
+              t.cachedUsPerByte);
+  }
+  if (!setByFile("intra.kernel_call_us") && measured(t.callUs)) {
+    model_.intra.kernelCallUs = t.callUs;
+    modelSource_ += strprintf(", kernel call %.3g us measured at init", t.callUs);
+    changed = true;
+    WEFT_INFO(kTuning, "tuner: a 64-byte process_vm_readv takes %.3g us here", t.callUs);
+  }
+  if (changed) makeChoosers();
+}
+
+void Tuner::setChunkBytes(uint64_t bytes) {
+  if (bytes == 0) return;
+  model_.intra.chunkBytes = model_.inter.chunkBytes = static_cast<double>(bytes);
   makeChoosers();
-  WEFT_INFO(kTuning,
-            "tuner: process_vm_readv takes %.2fx memcpy's time here: kernel copy %.3g us/B", ratio,
-            model_.intra.kernelCopyUsPerByte);
 }
 
 void Tuner::calibrateSync(double us) {
@@ -233,18 +255,24 @@ Result<const AlgorithmInfo*> Tuner::choose(const CollDesc& d) const {
 
 Result<Tuner> tunerFromConfig() {
   WEFT_ASSIGN_OR_RETURN(AlgoOverride ov, parseAlgoOverride(config::stringValue("WEFT_ALGO")));
+  const auto chunk = static_cast<uint64_t>(config::intValue("WEFT_CHUNK_SIZE"));
   const std::string path = config::stringValue("WEFT_TUNE_FILE");
-  if (path.empty()) return Tuner(std::move(ov));
+  if (path.empty()) {
+    Tuner t(std::move(ov));
+    t.setChunkBytes(chunk);
+    return t;
+  }
   WEFT_ASSIGN_OR_RETURN(TuneFile tf, loadTuneFile(path));
   WEFT_INFO(kTuning,
             "tuner: WEFT_TUNE_FILE=%s: intra alpha %.3g us, beta %.3g us/B, gamma %.3g us/B, copy "
-            "%.3g us/B, kernel copy %.3g us/B, sync %.3g us%s%s",
+            "%.3g us/B, kernel copy %.3g us/B + %.3g us a call, sync %.3g us%s%s",
             path.c_str(), tf.model.intra.alphaUs, tf.model.intra.betaUsPerByte,
             tf.model.intra.gammaUsPerByte, tf.model.intra.copyUsPerByte,
-            tf.model.intra.kernelCopyUsPerByte, tf.model.intra.syncUs,
+            tf.model.intra.kernelCopyUsPerByte, tf.model.intra.kernelCallUs, tf.model.intra.syncUs,
             tf.hasAlgo ? "; algo = " : "", tf.hasAlgo ? tf.algoText.c_str() : "");
   Tuner t(AlgoOverride::merge(ov, tf.algo), tf.model, "WEFT_TUNE_FILE=" + path);
   t.fileKeys_ = std::move(tf.keys);
+  t.setChunkBytes(chunk);
   return t;
 }
 

@@ -75,6 +75,14 @@ class TunerLevelChooser final : public LevelChooser {
   CostModel model_;
 };
 
+// The kernel's copy (process_vm_readv) as init measures it on the ranks' machines, agreed by all
+// ranks; 0 where not measured.
+struct KernelCopyTimes {
+  double ratio = 0;            // against memcpy of the same 1 MiB in cache
+  double cachedUsPerByte = 0;  // that 1 MiB's time per byte
+  double callUs = 0;           // one call of 64 bytes
+};
+
 class Tuner {
  public:
   Tuner();
@@ -94,11 +102,15 @@ class Tuner {
   // Whether the communicator's ranks are on more than one node (the inter-node costs apply). One
   // node until the topology layer says otherwise.
   void setInterNode(bool inter) { interNode_ = inter; }
-  // Prices the kernel's copy of the intra-node level (kernel_copy_us_per_byte) from how much
-  // longer process_vm_readv takes than memcpy on the ranks' machines (kernelCopyRatio(), measured
-  // at init): ratio x beta / 2, beta being a message's two copies. Left alone where the tuning
-  // file sets the key, or where the ratio is 0 (not measured).
-  void calibrateKernelCopy(double ratio);
+  // Prices the kernel's copy of the intra-node level from what init measured on the ranks'
+  // machines (kernelCopyCost()): kernel_copy_us_per_byte at ratio x beta / 2, beta being a
+  // message's two copies; the same copy of cached data at its measured rate; each call
+  // (kernel_call_us) at what a small one took. Each is left alone where the tuning file sets its
+  // key, or where its measurement is 0 (not measured).
+  void calibrateKernelCopy(const KernelCopyTimes& t);
+  // The engine's chunk (WEFT_CHUNK_SIZE) on both levels: one-sided steps that reduce from peers'
+  // memory make one kernel call per chunk.
+  void setChunkBytes(uint64_t bytes);
   // Prices one synchronisation of the intra-node level (sync_us) at what a 1-element all-reduce
   // took on the communicator (calibrateSync in src/api, at init, where the ranks share one machine
   // and each has a CPU of its own). Left alone where the tuning file sets the key, where the

@@ -984,9 +984,13 @@ TEST(WeftTune, QuickRunWritesAFileThatLoads) {
     EXPECT_NE(text.find("\nintra.kernel_copy_us_per_byte"), std::string::npos) << text;
     EXPECT_GT(l.kernelCopyUsPerByte, 0) << text;
     EXPECT_TRUE(std::isfinite(l.kernelCopyUsPerByte)) << text;
+    EXPECT_NE(text.find("\nintra.kernel_call_us"), std::string::npos) << text;
+    EXPECT_GT(l.kernelCallUs, 0) << text;
+    EXPECT_LT(l.kernelCallUs, 1e4) << text;
     EXPECT_NE(text.find("\n# process_vm_readv of "), std::string::npos) << text;
   } else {
     EXPECT_EQ(l.kernelCopyUsPerByte, LevelCost{}.kernelCopyUsPerByte) << text;
+    EXPECT_EQ(l.kernelCallUs, LevelCost{}.kernelCallUs) << text;
   }
   EXPECT_NE(text.find("# The inter-node level was not measured (all 2 ranks share one node)"),
             std::string::npos)
@@ -1059,8 +1063,9 @@ void expectLevelMeasured(const std::string& text, const LevelCost& level, bool i
     if (k.inter != inter || msgLeftOut(text, k)) continue;
     // One-sided steps over RMA are not measured between nodes; through the kernel inside one,
     // unless the kernel refused process_vm_readv (the file says so).
-    if (k.field == &LevelCost::kernelCopyUsPerByte &&
-        (inter || text.find("process_vm_readv was refused") != std::string::npos)) {
+    const bool kernel =
+        k.field == &LevelCost::kernelCopyUsPerByte || k.field == &LevelCost::kernelCallUs;
+    if (kernel && (inter || text.find("process_vm_readv was refused") != std::string::npos)) {
       EXPECT_FALSE(setsKey(text, k.name)) << k.name << "\n" << text;
       continue;
     }
@@ -1143,10 +1148,10 @@ TEST(WeftTune, QuickRunOnTwoHostsOfOneLeavesTheIntraNodeLevelAtItsDefaults) {
   // No intra key: the defaults stand, and so for inter gamma and copy.
   const CostModel defaults;
   for (const TuneKey& k : tuneKeys()) {
-    const bool measured = k.inter && k.field != &LevelCost::gammaUsPerByte &&
-                          k.field != &LevelCost::copyUsPerByte &&
-                          k.field != &LevelCost::mappedCopyUsPerByte &&
-                          k.field != &LevelCost::kernelCopyUsPerByte && !msgLeftOut(text, k);
+    const bool measured =
+        k.inter && k.field != &LevelCost::gammaUsPerByte && k.field != &LevelCost::copyUsPerByte &&
+        k.field != &LevelCost::mappedCopyUsPerByte && k.field != &LevelCost::kernelCopyUsPerByte &&
+        k.field != &LevelCost::kernelCallUs && !msgLeftOut(text, k);
     EXPECT_EQ(setsKey(text, k.name), measured) << k.name << "\n" << text;
     const LevelCost& got = k.inter ? tf->model.inter : tf->model.intra;
     const LevelCost& def = k.inter ? defaults.inter : defaults.intra;

@@ -27,41 +27,56 @@ bool probeCma(pid_t pid, const void* addr, uint64_t expect, int* err) {
 
 namespace {
 
-double measureKernelCopyRatio() {
+KernelCopyCost measureKernelCopy() {
   constexpr size_t kBytes = size_t{1} << 20;
-  constexpr int kRuns = 5;
+  constexpr size_t kSmall = 64;  // one call's cost, with next to no bytes
+  constexpr int kRuns = 5, kCalls = 32;
   void* mem = mmap(nullptr, 2 * kBytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (mem == MAP_FAILED) return 0;
+  if (mem == MAP_FAILED) return {};
   char* src = static_cast<char*>(mem);
   char* dst = src + kBytes;
   std::memset(src, 1, 2 * kBytes);
   using Clock = std::chrono::steady_clock;
-  double copyUs = 1e30, kernelUs = 1e30;
+  auto us = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::micro>(b - a).count();
+  };
+  auto read = [&](size_t bytes) {
+    iovec local{dst, bytes};
+    iovec remote{src, bytes};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(bytes);
+  };
+  double copyUs = 1e30, kernelUs = 1e30, callUs = 1e30;
   bool refused = false;
   for (int i = 0; i <= kRuns && !refused; ++i) {  // the first of each: warm-up
     auto t0 = Clock::now();
     std::memcpy(dst, src, kBytes);
     asm volatile("" : : "r"(dst) : "memory");
     auto t1 = Clock::now();
-    iovec local{dst, kBytes};
-    iovec remote{src, kBytes};
-    refused = process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(kBytes);
+    refused = !read(kBytes);
     auto t2 = Clock::now();
+    for (int k = 0; k < kCalls && !refused; ++k)
+      refused = !read(kSmall);
+    auto t3 = Clock::now();
     if (i == 0) continue;
-    copyUs = std::min(copyUs, std::chrono::duration<double, std::micro>(t1 - t0).count());
-    kernelUs = std::min(kernelUs, std::chrono::duration<double, std::micro>(t2 - t1).count());
+    copyUs = std::min(copyUs, us(t0, t1));
+    kernelUs = std::min(kernelUs, us(t1, t2));
+    callUs = std::min(callUs, us(t2, t3) / kCalls);
   }
   munmap(mem, 2 * kBytes);
-  if (refused || !(copyUs > 0)) return 0;
-  return kernelUs / copyUs;
+  if (refused || !(copyUs > 0)) return {};
+  return {kernelUs / copyUs, kernelUs / kBytes, callUs};
 }
 
 }  // namespace
 
+const KernelCopyCost& kernelCopyCost() {
+  static const KernelCopyCost cost = measureKernelCopy();
+  return cost;
+}
+
 double kernelCopyRatio() {
-  static const double ratio = measureKernelCopyRatio();
-  return ratio;
+  return kernelCopyCost().ratio;
 }
 
 ProcessPeerMemory::ProcessPeerMemory(std::vector<pid_t> pids, bool mapSegments)

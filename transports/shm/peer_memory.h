@@ -23,12 +23,22 @@ namespace weft {
 // failure *err holds the errno.
 bool probeCma(pid_t pid, const void* addr, uint64_t expect, int* err);
 
-// How many times longer process_vm_readv takes than memcpy to copy the same 1 MiB within this
-// process, both in cache (the least of a few runs of each): what a one-sided step on memory a peer
-// cannot map costs against a plain copy on this machine's kernel and CPU. 1.2-1.6 on the
-// development VMs with an Intel CPU and Linux 6.18, 2.5-3 on those with an AMD CPU. Measured once
-// per process (about a millisecond); 0 where the kernel refuses the call.
-double kernelCopyRatio();
+// What the kernel's copy (process_vm_readv within this process, in cache) costs on this machine's
+// kernel and CPU, measured once per process (about a millisecond); all 0 where the kernel refuses
+// the call. What a one-sided step on memory a peer cannot map costs.
+struct KernelCopyCost {
+  // How many times longer it takes than memcpy to copy the same 1 MiB (the least of a few runs of
+  // each): 1.2-1.6 on the development VMs with an Intel CPU and Linux 6.18, 2.5-3 on those with an
+  // AMD CPU.
+  double ratio = 0;
+  // Its time per byte there (4.7e-5 to 5e-5 us on the Intel VMs).
+  double cachedUsPerByte = 0;
+  // One call of 64 bytes, the least of a few runs' means: its price beyond the bytes (0.45-0.6 us
+  // on the Intel VMs).
+  double callUs = 0;
+};
+const KernelCopyCost& kernelCopyCost();
+double kernelCopyRatio();  // kernelCopyCost().ratio
 
 class ProcessPeerMemory final : public PeerMemory {
  public:
