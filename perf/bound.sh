@@ -30,7 +30,7 @@ for i in $(seq 1 "$REPS"); do
     # Registered buffers with the one-sided all-reduce; ordinary buffers with the tuner's choice.
     algo=""
     [ "$reg" = 1 ] && algo=allreduce:one_sided
-    line=$(WEFT_ALGO=$algo "$BUILD/tools/weftrun" -n "$NR" "$BUILD/perf/weft_all_reduce_perf" \
+    line=$(WEFT_ALGO=$algo "$BUILD/tools/weftrun" --bind-to core -n "$NR" "$BUILD/perf/weft_all_reduce_perf" \
       -b "$SIZE" -e "$SIZE" -n 20 -w 5 -c 1 -R "$reg" | awk '!/^#/ && NF > 8')
     # out-of-place algbw and busbw, then the algorithm column if present
     algbw=$(echo "$line" | awk '{print $7}')

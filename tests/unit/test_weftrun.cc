@@ -24,6 +24,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 namespace {
 
 constexpr char kWeftrun[] = WEFT_BINARY_DIR "/tools/weftrun";
@@ -227,6 +229,37 @@ TEST_F(Weftrun, EveryRankGetsTheJobEnvironment) {
   EXPECT_TRUE(port > 0 && port < 65536 && root.substr(10) == std::to_string(port)) << root;
 }
 
+// --bind-to core binds rank r to the (r mod n)-th of weftrun's n CPUs (here the test's own), more
+// ranks than CPUs wrapping around; without it every rank may run on all of them. weftrun itself
+// is back on all of them once the ranks are started (its children's children would show it).
+TEST_F(Weftrun, BindToCoreGivesEachRankOneCpuInTurn) {
+  cpu_set_t own;
+  CPU_ZERO(&own);
+  ASSERT_EQ(sched_getaffinity(0, sizeof own, &own), 0);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &own)) cpus.push_back(c);
+  ASSERT_FALSE(cpus.empty());
+  const int n = static_cast<int>(cpus.size()) + 1;  // one rank more than CPUs
+  const char* script = "echo \"$WEFT_RANK $(grep Cpus_allowed_list /proc/self/status | cut -f2)\"";
+  RunResult bound = RunSh({"-n", std::to_string(n), "--bind-to", "core"}, script);
+  ASSERT_EQ(bound.status, 0) << bound.err;
+  RunResult unbound = RunSh({"-n", std::to_string(n)}, script);
+  ASSERT_EQ(unbound.status, 0) << unbound.err;
+  std::set<std::string> all;
+  for (const std::string& line : Lines(unbound.out))
+    all.insert(line.substr(line.find(' ') + 1));
+  EXPECT_EQ(all.size(), 1u) << unbound.out;  // every rank: weftrun's whole mask
+  std::vector<std::string> lines = Lines(bound.out);
+  ASSERT_EQ(lines.size(), static_cast<size_t>(n)) << bound.out;
+  for (const std::string& line : lines) {
+    std::vector<std::string> f = Split(line, ' ');
+    ASSERT_EQ(f.size(), 2u) << line;
+    const int r = std::atoi(f[0].c_str());
+    EXPECT_EQ(f[1], std::to_string(cpus[static_cast<size_t>(r) % cpus.size()])) << line;
+  }
+}
+
 TEST_F(Weftrun, RootOptionOverridesWeftRoot) {
   RunResult r = RunSh({"-n", "2", "--root", "10.1.2.3:4567"}, "echo \"$WEFT_ROOT\"");
   ASSERT_EQ(r.status, 0) << r.err;
@@ -392,6 +425,7 @@ TEST_F(Weftrun, BadArgumentsPrintUsageAndExit2) {
       {"-n", "1", "--timeout", "soon", "/bin/true"},
       {"-n", "1", "-x", "=1", "/bin/true"},
       {"-n", "1", "--root", "nohostport", "/bin/true"},
+      {"-n", "1", "--bind-to", "socket", "/bin/true"},
   };
   for (const auto& args : cases) {
     RunResult r = RunWeftrun(args);
