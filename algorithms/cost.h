@@ -2,10 +2,9 @@
 // time per byte moved through a message (beta), per byte reduced (gamma), per byte copied in a
 // rank's own memory, per byte a one-sided step moves from or to a peer's memory (through the
 // kernel, or mapped) with a price per move through the kernel, and the cost of one synchronisation
-// of the ranks. Each algorithm states its
-// own formula in these terms next to its schedule builder; the tuner evaluates them for the level a
-// call spans. The defaults were measured on a 2-core shared-memory machine; weft-tune measures them
-// and writes a tuning file (WEFT_TUNE_FILE).
+// of the ranks. Each algorithm states its own formula in these terms next to its schedule builder;
+// the tuner evaluates them for the level a call spans. The defaults were measured on a 2-core
+// shared-memory machine; weft-tune measures them and writes a tuning file (WEFT_TUNE_FILE).
 #pragma once
 
 #include <cmath>
@@ -40,7 +39,7 @@ struct LevelCost {
   double kernelCopyCachedUsPerByte = 3e-4;
   // What one such move costs beyond its bytes: a process_vm_readv/writev call (the system call,
   // finding and pinning the peer's pages) on one node, an RMA operation between nodes. The default
-  // is a 64-byte process_vm_readv on those VMs (0.55-0.6 us); init measures it (kernelCallUs()).
+  // is a 64-byte process_vm_readv on those VMs (0.45-0.6 us); init measures it (kernelCopyCost()).
   double kernelCallUs = 0.6;
   // The engine's pipeline unit (WEFT_CHUNK_SIZE): a one-sided step that reduces from a peer's
   // memory makes one such move per chunk, so that each chunk is reduced while it is in cache.

@@ -201,6 +201,7 @@ void Tuner::calibrateKernelCopy(const KernelCopyTimes& t) {
   }
   if (measured(t.cachedUsPerByte)) {
     model_.intra.kernelCopyCachedUsPerByte = t.cachedUsPerByte;
+    modelSource_ += strprintf(", cached %.3g us/B", t.cachedUsPerByte);
     changed = true;
     WEFT_INFO(kTuning, "tuner: process_vm_readv of cached data takes %.3g us/B here",
               t.cachedUsPerByte);
