@@ -17,6 +17,7 @@ mpi_label = sys.argv[2] if len(sys.argv) > 2 else "mpi-vader"
 
 
 def medians(path, prefix):
+    """Median time per iteration (us) per (ranks, collective, size)."""
     vals = defaultdict(list)
     with open(path) as f:
         for row in csv.DictReader(f):
@@ -25,17 +26,20 @@ def medians(path, prefix):
                 continue
             np_ = int(label.split("-np")[-1])
             op = row["op"].replace("_", "").replace("reducescatter", "reduce_scatter")
-            vals[(np_, op, int(row["size"]))].append(float(row["busbw"]))
+            vals[(np_, op, int(row["size"]))].append(float(row["time_us"]))
     return {k: statistics.median(v) for k, v in vals.items()}
 
 
 weft = medians(f"{out_dir}/weft.csv", "weft-np")
 mpi = medians(f"{out_dir}/mpi.csv", mpi_label + "-np")
 series = defaultdict(list)  # (np, op) -> [(size, ratio)]
+# The ratio of bus bandwidths is that of the times (the sizes and bus factors are the same): times,
+# unlike the busbw columns (2 decimals in weft's tables), keep their precision at small sizes, as in
+# ratios.py.
 for key, w in weft.items():
     m = mpi.get(key)
     if m and m > 0 and w > 0:
-        series[(key[0], key[1])].append((key[2], w / m))
+        series[(key[0], key[1])].append((key[2], m / w))
 nps = sorted({k[0] for k in series})
 ops = sorted({k[1] for k in series})
 charts = [(f"{np_} ranks: busbw weft / Open MPI ({mpi_label})",
