@@ -83,6 +83,14 @@ inline double peerCopyUs(const CollDesc& d, const LevelCost& c, double bytes, do
                   : bytes * kernelCopyUsPerByte(d, c) + moves * c.kernelCallUs;
 }
 
+// What reading `bytes` in all from peers' scratch in `moves` reads costs (the staged algorithms):
+// half a message's copies where peers map the scratch (CollDesc::scratchShared), otherwise copies
+// through the kernel at a price per byte and per call.
+inline double scratchReadUs(const CollDesc& d, const LevelCost& c, double bytes, double moves) {
+  return d.scratchShared ? bytes * c.betaUsPerByte / 2
+                         : bytes * kernelCopyUsPerByte(d, c) + moves * c.kernelCallUs;
+}
+
 // How many moves a one-sided step of `bytes` makes when it goes chunk by chunk (a reduction from a
 // peer's memory, or what waits on one): one per engine chunk. Other steps move their whole slice
 // at once where it is ready (the executor's copySliceThroughKernel).

@@ -47,11 +47,8 @@ Status allToAllStaged(const CollDesc& d, Schedule* s) {
 
 double allToAllStagedCost(const CollDesc& d, const LevelCost& c) {
   const double p = d.nranks, n = static_cast<double>(d.bytes());
-  const double readsUs = d.scratchShared
-                             ? (p - 1) * n * c.betaUsPerByte / 2
-                             : (p - 1) * n * kernelCopyUsPerByte(d, c) + (p - 1) * c.kernelCallUs;
   return c.alphaUs + 2 * c.syncUs + (p - 2) * c.msgUs + (p - 1) * n * c.betaUsPerByte / 2 +
-         readsUs + (d.inPlace ? 0 : n * c.betaUsPerByte / 2);
+         scratchReadUs(d, c, (p - 1) * n, p - 1) + (d.inPlace ? 0 : n * c.betaUsPerByte / 2);
 }
 
 }  // namespace weft::algo

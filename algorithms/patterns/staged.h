@@ -95,11 +95,8 @@ void stagedPublish(const CollDesc& d, Schedule* s, uint64_t n, Owns owns, Region
 inline double stagedPublishCost(const CollDesc& d, const LevelCost& c, double n, double staged,
                                 double read, double signals) {
   const double m = std::ceil(n / static_cast<double>(stagePieceBytes(d.elemSize)));
-  const double readsUs = d.scratchShared
-                             ? read * n * c.betaUsPerByte / 2
-                             : read * n * kernelCopyUsPerByte(d, c) + read * m * c.kernelCallUs;
   return c.alphaUs + 2 * c.syncUs + 2 * m * signals * c.msgUs + staged * n * c.betaUsPerByte / 2 +
-         readsUs;
+         scratchReadUs(d, c, read * n, read * m);
 }
 
 }  // namespace weft::patterns

@@ -95,7 +95,7 @@ class Executor {
   };
   Result<Remote> remote(const ExecArgs& a, const PlanOp& op);
   Status runOneSided(const ExecArgs& a, uint32_t id);
-  Status copySliceThroughKernel(const ExecArgs& a, uint32_t id);
+  Status copySliceThroughKernel(const ExecArgs& a, uint32_t id, const Remote& r);
 
   // Whole transfers (Endpoint::directThreshold): one per large step in flight.
   struct Transfer {

@@ -19,6 +19,11 @@ std::string callText(const CollDesc& d) {
                    static_cast<unsigned long long>(d.bytes()), d.nranks, d.nranks == 1 ? "" : "s");
 }
 
+// Whether init measured a price: a positive, finite value (0 says it was not measured).
+bool measured(double v) {
+  return v > 0 && std::isfinite(v);
+}
+
 // Shapes whose decision has been logged: at most this many, then no more.
 constexpr size_t kMaxLoggedShapes = 4096;
 
@@ -189,7 +194,6 @@ bool Tuner::setByFile(const char* key) const {
 }
 
 void Tuner::calibrateKernelCopy(const KernelCopyTimes& t) {
-  auto measured = [](double v) { return v > 0 && std::isfinite(v); };
   bool changed = false;
   if (!setByFile("intra.kernel_copy_us_per_byte") && measured(t.ratio)) {
     model_.intra.kernelCopyUsPerByte = t.ratio * model_.intra.betaUsPerByte / 2;
@@ -222,7 +226,7 @@ void Tuner::setChunkBytes(uint64_t bytes) {
 }
 
 void Tuner::calibrateSync(double us) {
-  if (setByFile("intra.sync_us") || !(us > 0) || !std::isfinite(us)) return;
+  if (setByFile("intra.sync_us") || !measured(us)) return;
   // Measured where each rank has a CPU of its own, a sync dearer than the price for ranks that
   // share CPUs says the measurement was disturbed (other programs on the CPUs, a loaded test
   // machine): one noisy millisecond at init must not price the communicator's whole life.

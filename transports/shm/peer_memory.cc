@@ -75,10 +75,6 @@ const KernelCopyCost& kernelCopyCost() {
   return cost;
 }
 
-double kernelCopyRatio() {
-  return kernelCopyCost().ratio;
-}
-
 ProcessPeerMemory::ProcessPeerMemory(std::vector<pid_t> pids, bool mapSegments)
     : pids_(std::move(pids)), mapSegments_(mapSegments) {}
 

@@ -38,7 +38,6 @@ struct KernelCopyCost {
   double callUs = 0;
 };
 const KernelCopyCost& kernelCopyCost();
-double kernelCopyRatio();  // kernelCopyCost().ratio
 
 class ProcessPeerMemory final : public PeerMemory {
  public:
